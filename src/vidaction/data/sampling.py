@@ -1,0 +1,161 @@
+"""Which frames make a clip, and how each frame is fitted to the model's input size.
+
+Kept apart from datasets (as PyTorchVideo does) so that training, evaluation and
+prediction share one definition of a clip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from vidaction.io import VideoReader
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """The reference's clip: `n_frames` frames, `frame_step` apart, letterboxed to `size`."""
+
+    n_frames: int = 8
+    frame_step: int = 15
+    size: int = 224
+    resize: str = "letterbox"  # or "crop": centre square crop, then resize
+
+    def __post_init__(self) -> None:
+        if self.n_frames < 1 or self.frame_step < 1 or self.size < 1:
+            raise ValueError("n_frames, frame_step and size must be positive")
+        if self.resize not in ("letterbox", "crop"):
+            raise ValueError(f"resize must be 'letterbox' or 'crop', not {self.resize!r}")
+
+    @property
+    def span(self) -> int:
+        """Frames covered from the first sampled frame to the last, inclusive."""
+        return 1 + (self.n_frames - 1) * self.frame_step
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def max_start(frame_count: int, cfg: SamplingConfig) -> int:
+    return max(frame_count - cfg.span, 0)
+
+
+def train_start(frame_count: int, cfg: SamplingConfig, rng: np.random.Generator) -> int:
+    """Uniform over every start whose clip fits (the reference's randint allowed one past)."""
+    return int(rng.integers(0, max_start(frame_count, cfg) + 1))
+
+
+def eval_starts(frame_count: int, cfg: SamplingConfig, clips: int = 1) -> list[int]:
+    """Deterministic starts: the centre clip for one, else `clips` evenly spaced ones
+    from the first to the last possible start."""
+    m = max_start(frame_count, cfg)
+    if clips <= 1:
+        return [m // 2]
+    return [int(round(x)) for x in np.linspace(0, m, clips)]
+
+
+def clip_indices(start: int, frame_count: int, cfg: SamplingConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Frame indices of a clip and a mask of which exist; missing ones are padded black."""
+    idx = start + cfg.frame_step * np.arange(cfg.n_frames)
+    return idx, idx < frame_count
+
+
+def fit_geometry(width: int, height: int, size: int, mode: str) -> tuple[int, int, tuple]:
+    """(scaled_w, scaled_h, box): for letterbox, box = (top, bottom, left, right) padding;
+    for crop, box = (x0, y0, side) of the centre square cropped before scaling."""
+    if mode == "letterbox":
+        scale = min(size / width, size / height)
+        sw = max(1, min(size, int(round(width * scale))))
+        sh = max(1, min(size, int(round(height * scale))))
+        top, left = (size - sh) // 2, (size - sw) // 2
+        return sw, sh, (top, size - sh - top, left, size - sw - left)
+    side = min(width, height)
+    return size, size, ((width - side) // 2, (height - side) // 2, side)
+
+
+def letterbox(frame: np.ndarray, size: int) -> np.ndarray:
+    """Resize keeping the aspect ratio, then pad with black, centred (tf resize_with_pad)."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    sw, sh, (top, bottom, left, right) = fit_geometry(w, h, size, "letterbox")
+    if (w, h) != (sw, sh):
+        frame = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    return _pad(frame, top, bottom, left, right)
+
+
+def _pad(frame: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    if not (top or bottom or left or right):
+        return frame
+    return np.pad(frame, ((top, bottom), (left, right), (0, 0)))
+
+
+def center_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    """Crop the centre square, then resize it to size x size (the CNN-RNN recipe)."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    _, _, (x0, y0, side) = fit_geometry(w, h, size, "crop")
+    sq = frame[y0:y0 + side, x0:x0 + side]
+    if side != size:
+        sq = cv2.resize(sq, (size, size), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(sq)
+
+
+def fit_frame(frame: np.ndarray, size: int, mode: str) -> np.ndarray:
+    return letterbox(frame, size) if mode == "letterbox" else center_crop(frame, size)
+
+
+def read_clip(
+    reader: VideoReader,
+    start: int,
+    cfg: SamplingConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(clip, mask): (n_frames, size, size, 3) uint8 RGB and which frames are real.
+
+    Frames past the end are black, never a copy of the last good one. For letterbox the
+    resize happens inside FFmpeg's colour conversion (one pass, no full-size RGB copy).
+    """
+    n = reader.frame_count
+    idx, mask = clip_indices(start, n, cfg)
+    out = np.zeros((cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
+    real = idx[mask]
+    if len(real):
+        w, h = reader.info.width, reader.info.height
+        if cfg.resize == "letterbox":
+            sw, sh, (top, bottom, left, right) = fit_geometry(w, h, cfg.size, "letterbox")
+            frames = reader.read(real, decode_size=(sw, sh))
+            out[mask, top:top + sh, left:left + sw] = frames
+        else:
+            frames = reader.read(real, transform=lambda f: center_crop(f, cfg.size))
+            out[mask] = frames
+    return out, mask
+
+
+def sample_clip(
+    path: str | os.PathLike,
+    cfg: SamplingConfig,
+    training: bool = False,
+    rng: np.random.Generator | None = None,
+    start: int | None = None,
+    threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One clip from a file: random start when training, the centre clip otherwise."""
+    with VideoReader(path, threads=threads) as r:
+        if start is None:
+            if training:
+                start = train_start(r.frame_count, cfg, rng or np.random.default_rng())
+            else:
+                start = eval_starts(r.frame_count, cfg, 1)[0]
+        return read_clip(r, start, cfg)
+
+
+def sample_clips(
+    path: str | os.PathLike, cfg: SamplingConfig, clips: int = 3, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """`clips` evenly spaced clips of one video, (clips, n_frames, S, S, 3), one file open."""
+    with VideoReader(path, threads=threads) as r:
+        got = [read_clip(r, s, cfg) for s in eval_starts(r.frame_count, cfg, clips)]
+    return np.stack([c for c, _ in got]), np.stack([m for _, m in got])

@@ -1,0 +1,539 @@
+"""Read videos and animated GIFs: metadata, frames by index, frames as a stream.
+
+PyAV is the main backend: it gives exact packet timestamps, so we can map frame
+indices to presentation times, seek to the keyframe before the first frame we need and
+decode only up to the last one. OpenCV is the fallback for files PyAV cannot open.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
+
+# Leading bytes of the containers we accept; a file that starts like one of these but
+# cannot be opened is truncated rather than "not a video".
+_SIGNATURES = (b"RIFF", b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"\x00\x00\x01\xba")
+
+
+class VideoReadError(Exception):
+    """A video that cannot be read; `reason` is short and meant for users."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    frame_count: int
+    fps: float
+    width: int  # as displayed, after rotation
+    height: int
+    duration: float  # seconds
+    codec: str
+    rotation: int = 0  # degrees counter-clockwise applied to decoded frames
+    backend: str = "pyav"
+
+
+# (transform applied to every RGB frame after decoding): crop/resize/pad, see data.sampling.
+FrameTransform = Callable[[np.ndarray], np.ndarray]
+
+
+def _looks_like_container(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head.startswith(_SIGNATURES) or head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoReadError(path, "missing: no such file")
+    if path.is_dir():
+        raise VideoReadError(path, "not a video: is a directory")
+    if path.stat().st_size == 0:
+        raise VideoReadError(path, "empty: file has 0 bytes")
+
+
+def _rotate(frame: np.ndarray, rotation: int) -> np.ndarray:
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(frame, k)) if k else frame
+
+
+def _to_rgb(frame: np.ndarray) -> np.ndarray:
+    """Grayscale and alpha frames become 3-channel RGB (OpenCV path; PyAV converts itself)."""
+    if frame.ndim == 2:
+        return np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.shape[2] == 1:
+        return np.repeat(frame, 3, axis=2)
+    if frame.shape[2] == 4:
+        return np.ascontiguousarray(frame[:, :, :3])
+    return frame
+
+
+@dataclass
+class _Index:
+    """Per-frame timestamps in display order, and which frame each keyframe is."""
+
+    pts: np.ndarray  # int64, sorted presentation timestamps, one per frame
+    keyframes: np.ndarray  # int64, sorted frame indices that are keyframes
+    header_frames: int
+    rotation: int
+    fps: float
+    size: tuple[int, int]  # (width, height) as coded
+    codec: str
+    duration: float
+    truncated: bool = field(default=False)
+
+
+class _IndexCache:
+    """Small LRU of packet indices keyed by (path, mtime, size): epoch 2+ skips demuxing."""
+
+    def __init__(self, capacity: int = 4096):
+        self.capacity = capacity
+        self._d: OrderedDict[tuple, _Index] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> _Index | None:
+        with self._lock:
+            v = self._d.get(key)
+            if v is not None:
+                self._d.move_to_end(key)
+            return v
+
+    def put(self, key: tuple, value: _Index) -> None:
+        with self._lock:
+            self._d[key] = value
+            self._d.move_to_end(key)
+            while len(self._d) > self.capacity:
+                self._d.popitem(last=False)
+
+
+_INDEX_CACHE = _IndexCache()
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+class _PyAVReader:
+    backend = "pyav"
+
+    def __init__(self, path: Path, threads: int):
+        import av
+
+        self.path = path
+        self.threads = threads
+        try:
+            self.container = av.open(str(path), metadata_errors="ignore")
+        except av.error.FFmpegError as e:
+            if _looks_like_container(path):
+                raise VideoReadError(path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+            raise VideoReadError(path, "not a video: no known container format") from None
+        if not self.container.streams.video:
+            self.container.close()
+            raise VideoReadError(path, "no video stream")
+        self.stream = self.container.streams.video[0]
+        self._configure_threads()
+        key = _file_key(path)
+        index = _INDEX_CACHE.get(key)
+        if index is None:
+            index = self._build_index()
+            _INDEX_CACHE.put(key, index)
+        self.index = index
+        self._next = None  # index of the frame the decoder will produce next, if known
+
+    def _configure_threads(self) -> None:
+        cc = self.stream.codec_context
+        if self.threads != 1:
+            cc.thread_type = "AUTO"
+            cc.thread_count = self.threads  # 0: let FFmpeg choose
+
+    def _build_index(self) -> _Index:
+        import av
+
+        s = self.stream
+        pts, keys = [], []
+        try:
+            for p in self.container.demux(s):
+                if p.size == 0 or p.pts is None:
+                    continue
+                pts.append(p.pts)
+                keys.append(p.is_keyframe)
+        except av.error.FFmpegError:
+            pass  # a broken tail: keep what was demuxed, flagged below
+        order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
+        pts_sorted = np.asarray(pts, dtype=np.int64)[order]
+        key_frames = np.flatnonzero(np.asarray(keys, dtype=bool)[order]) if pts else np.array([])
+        rate = s.average_rate or s.guessed_rate or s.base_rate
+        fps = float(rate) if rate else 0.0
+        tb = float(s.time_base) if s.time_base else 0.0
+        if len(pts_sorted) > 1 and tb:
+            span = float(pts_sorted[-1] - pts_sorted[0]) * tb
+            if not fps:
+                fps = (len(pts_sorted) - 1) / span if span > 0 else 0.0
+            duration = span + (1.0 / fps if fps else 0.0)
+        else:
+            duration = len(pts_sorted) / fps if fps else 0.0
+        cc = s.codec_context
+        header = int(s.frames or 0)
+        rotation = self._probe_rotation()
+        self._reopen()  # rewinding by seek is not possible in every container
+        return _Index(
+            pts=pts_sorted,
+            keyframes=key_frames.astype(np.int64),
+            header_frames=header,
+            rotation=rotation,
+            fps=fps,
+            size=(cc.width, cc.height),
+            codec=cc.name,
+            duration=duration,
+            truncated=header > len(pts_sorted) + 1,
+        )
+
+    def _probe_rotation(self) -> int:
+        # The display matrix sits on the stream; PyAV exposes it on decoded frames.
+        # Older files carry a "rotate" tag instead (clockwise, hence the minus).
+        tag = self.stream.metadata.get("rotate")
+        if tag:
+            try:
+                return int(-int(tag)) % 360
+            except ValueError:
+                pass
+        return 0  # the display matrix is read from the first decoded frame instead
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.index.pts)
+
+    def _frame_index(self, frame) -> int:
+        return int(np.searchsorted(self.index.pts, frame.pts))
+
+    def _decode_from(self, start: int) -> Iterator[tuple[int, object]]:
+        """Decoded frames starting at the keyframe at or before `start`, as (index, frame)."""
+        import av
+
+        idx = self.index
+        if self._next is None or start < self._next or self._keyframe_before(start) > self._next:
+            k = self._keyframe_before(start)
+            try:
+                self.container.seek(int(idx.pts[k]), stream=self.stream, backward=True)
+            except av.error.FFmpegError:  # unseekable (some GIFs): decode from the start
+                self._reopen()
+            self.stream.codec_context.flush_buffers()
+        try:
+            for packet in self.container.demux(self.stream):
+                for frame in packet.decode():
+                    if frame.pts is None:
+                        continue
+                    i = self._frame_index(frame)
+                    if i >= len(idx.pts) or idx.pts[i] != frame.pts:
+                        continue
+                    self._next = i + 1
+                    yield i, frame
+        except av.error.FFmpegError as e:
+            raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+
+    def _reopen(self) -> None:
+        import av
+
+        self.container.close()
+        self.container = av.open(str(self.path), metadata_errors="ignore")
+        self.stream = self.container.streams.video[0]
+        self._configure_threads()
+
+    def _keyframe_before(self, i: int) -> int:
+        ks = self.index.keyframes
+        if len(ks) == 0:
+            return 0
+        j = int(np.searchsorted(ks, i, side="right")) - 1
+        return int(ks[max(j, 0)])
+
+    def rotation_of(self, frame) -> int:
+        r = getattr(frame, "rotation", 0) or 0
+        return int(r) % 360 if r else self.index.rotation
+
+    def to_rgb(self, frame, out_size: tuple[int, int] | None) -> np.ndarray:
+        """RGB uint8; with out_size=(w, h) FFmpeg resizes during the colour conversion."""
+        if out_size is None:
+            return frame.to_ndarray(format="rgb24")
+        w, h = out_size
+        return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+
+    def read(self, indices: Sequence[int]) -> Iterator[tuple[int, object]]:
+        """Yield (index, frame) for each wanted index (sorted, unique), decoding only what
+        is needed: a jump to a later keyframe seeks instead of decoding through."""
+        wanted = sorted(set(int(i) for i in indices))
+        pos = 0
+        retried = False
+        while pos < len(wanted):
+            got_any = False
+            for i, frame in self._decode_from(wanted[pos]):
+                got_any = True
+                if i == wanted[pos]:
+                    yield i, frame
+                    pos += 1
+                    if pos == len(wanted):
+                        return
+                    # Seek when a keyframe lies between here and the next wanted frame.
+                    if self._keyframe_before(wanted[pos]) > i + 1:
+                        break
+                elif i > wanted[pos]:
+                    if not retried:  # our position was stale: seek back once and retry
+                        retried, self._next = True, None
+                        break
+                    # The decoder skipped the wanted frame (broken stream): report, never
+                    # substitute a neighbour.
+                    raise VideoReadError(self.path, f"truncated or corrupt: frame {wanted[pos]} "
+                                         "could not be decoded")
+            else:
+                if pos < len(wanted):
+                    raise VideoReadError(
+                        self.path,
+                        f"truncated: frame {wanted[pos]} of {self.frame_count} could not be "
+                        "decoded" if got_any or pos else
+                        f"truncated: no frame decodes from frame {wanted[pos]} on",
+                    )
+
+    def frames(self) -> Iterator[object]:
+        import av
+
+        self.container.seek(0, stream=self.stream)
+        self.stream.codec_context.flush_buffers()
+        self._next = None
+        try:
+            for packet in self.container.demux(self.stream):
+                for frame in packet.decode():
+                    yield frame
+        except av.error.FFmpegError as e:
+            raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _ffmpeg_msg(e: Exception) -> str:
+    msg = getattr(e, "strerror", None) or str(e)
+    return str(msg).split(";")[0].strip()
+
+
+class _OpenCVReader:
+    """Fallback for files FFmpeg-in-PyAV refuses; frame indices follow OpenCV's count."""
+
+    backend = "opencv"
+
+    def __init__(self, path: Path, threads: int):
+        import cv2
+
+        self.path = path
+        self.cap = cv2.VideoCapture(str(path))
+        if not self.cap.isOpened():
+            raise VideoReadError(path, "not a video: OpenCV cannot open it")
+        n = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        w = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        h = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if w == 0 or h == 0:
+            raise VideoReadError(path, "no video stream")
+        self._pos = 0
+        # OpenCV applies rotation metadata itself (CAP_PROP_ORIENTATION_AUTO).
+        self.index = _Index(
+            pts=np.arange(max(n, 0), dtype=np.int64),
+            keyframes=np.array([0]),
+            header_frames=n,
+            rotation=0,
+            fps=fps,
+            size=(w, h),
+            codec=_fourcc(self.cap.get(cv2.CAP_PROP_FOURCC)),
+            duration=n / fps if fps else 0.0,
+        )
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.index.pts)
+
+    def rotation_of(self, frame) -> int:
+        return 0
+
+    def to_rgb(self, frame: np.ndarray, out_size: tuple[int, int] | None) -> np.ndarray:
+        import cv2
+
+        rgb = _to_rgb(frame)
+        if rgb is frame and frame.ndim == 3:
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        if out_size is not None and (rgb.shape[1], rgb.shape[0]) != out_size:
+            rgb = cv2.resize(rgb, out_size, interpolation=cv2.INTER_AREA)
+        return rgb
+
+    def read(self, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        import cv2
+
+        wanted = sorted(set(int(i) for i in indices))
+        for i in wanted:
+            if i != self._pos:
+                if i > self._pos and i - self._pos < 32:
+                    while self._pos < i:  # grab() skips without converting
+                        if not self.cap.grab():
+                            raise VideoReadError(self.path, f"truncated: frame {i} could not "
+                                                 "be decoded")
+                        self._pos += 1
+                else:
+                    self.cap.set(cv2.CAP_PROP_POS_FRAMES, i)
+                    self._pos = i
+            ok, frame = self.cap.read()
+            if not ok:  # never fall back to the previous frame
+                raise VideoReadError(self.path, f"truncated: frame {i} could not be decoded")
+            self._pos += 1
+            yield i, frame
+
+    def frames(self) -> Iterator[np.ndarray]:
+        import cv2
+
+        self.cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        while True:
+            ok, frame = self.cap.read()
+            if not ok:
+                return
+            yield frame
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+def _fourcc(v: float) -> str:
+    i = int(v)
+    return "".join(chr((i >> (8 * k)) & 0xFF) for k in range(4)).strip("\x00 ").lower()
+
+
+class VideoReader:
+    """An open video. Use as a context manager.
+
+    `read(indices)` returns RGB uint8 frames for the given indices in one pass (seeking
+    where a keyframe allows); `iter_frames()` streams every frame; `transform`
+    (e.g. letterbox) is applied per frame so full-size frames are never kept.
+    """
+
+    def __init__(self, path: str | os.PathLike, backend: str = "auto", threads: int = 0):
+        self.path = Path(path)
+        _check_file(self.path)
+        if backend not in ("auto", "pyav", "opencv"):
+            raise ValueError(f"unknown backend {backend!r}")
+        self._r: _PyAVReader | _OpenCVReader
+        if backend == "opencv":
+            self._r = _OpenCVReader(self.path, threads)
+        else:
+            try:
+                self._r = _PyAVReader(self.path, threads)
+            except VideoReadError as e:
+                if backend == "pyav" or e.reason.startswith(("no video stream", "not a video:")):
+                    raise
+                try:
+                    self._r = _OpenCVReader(self.path, threads)
+                except VideoReadError:
+                    raise e from None
+        idx = self._r.index
+        if self.frame_count == 0:
+            self.close()
+            raise VideoReadError(self.path, "zero frames: the video stream holds no frames")
+        self._rotation = idx.rotation
+        if isinstance(self._r, _PyAVReader):
+            self._rotation = self._first_rotation()
+        w, h = idx.size
+        if self._rotation in (90, 270):
+            w, h = h, w
+        self.info = VideoInfo(
+            path=str(self.path),
+            frame_count=self.frame_count,
+            fps=idx.fps,
+            width=w,
+            height=h,
+            duration=idx.duration,
+            codec=idx.codec,
+            rotation=self._rotation,
+            backend=self._r.backend,
+        )
+
+    def _first_rotation(self) -> int:
+        for _, frame in self._r.read([0]):
+            return self._r.rotation_of(frame)
+        return 0
+
+    @property
+    def frame_count(self) -> int:
+        return self._r.frame_count
+
+    @property
+    def truncated(self) -> bool:
+        return self._r.index.truncated
+
+    def _frame_to_rgb(self, frame, transform: FrameTransform | None,
+                      decode_size: tuple[int, int] | None) -> np.ndarray:
+        if decode_size is not None and self._rotation in (90, 270):
+            decode_size = (decode_size[1], decode_size[0])
+        rgb = _rotate(self._r.to_rgb(frame, decode_size), self._rotation)
+        return transform(rgb) if transform is not None else rgb
+
+    def read(self, indices: Sequence[int], transform: FrameTransform | None = None,
+             decode_size: tuple[int, int] | None = None) -> np.ndarray:
+        """Frames at `indices` (any order, repeats allowed) as (len, H, W, 3) uint8.
+
+        Raises VideoReadError when an index is out of range or cannot be decoded.
+        `decode_size` = (w, h) of the displayed frame to resize to while converting.
+        """
+        indices = [int(i) for i in indices]
+        bad = [i for i in indices if i < 0 or i >= self.frame_count]
+        if bad:
+            raise VideoReadError(self.path, f"frame {bad[0]} out of range (0..{self.frame_count - 1})")
+        got = {i: self._frame_to_rgb(f, transform, decode_size) for i, f in self._r.read(indices)}
+        if not indices:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        return np.stack([got[i] for i in indices])
+
+    def iter_frames(self, transform: FrameTransform | None = None) -> Iterator[np.ndarray]:
+        """Every frame in display order, RGB uint8, one at a time (flat memory)."""
+        for frame in self._r.frames():
+            yield self._frame_to_rgb(frame, transform, None)
+
+    def close(self) -> None:
+        self._r.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def probe(path: str | os.PathLike, backend: str = "auto") -> VideoInfo:
+    """Metadata of a video; raises VideoReadError naming the reason it is unusable."""
+    with VideoReader(path, backend=backend, threads=1) as r:
+        return r.info
+
+
+def verify(path: str | os.PathLike, backend: str = "auto") -> VideoInfo:
+    """Probe, then decode the last frame: catches files cut short after a valid header."""
+    with VideoReader(path, backend=backend, threads=1) as r:
+        if r.truncated:
+            raise VideoReadError(path, f"truncated: header says {r._r.index.header_frames} frames, "
+                                 f"file holds {r.frame_count}")
+        r.read([r.frame_count - 1])
+        return r.info
+
+
+def read_frames(path: str | os.PathLike, indices: Sequence[int] | None = None,
+                backend: str = "auto", threads: int = 0) -> np.ndarray:
+    """All frames, or the frames at `indices`, as (N, H, W, 3) RGB uint8."""
+    with VideoReader(path, backend=backend, threads=threads) as r:
+        if indices is None:
+            return np.stack(list(r.iter_frames()))
+        return r.read(indices)

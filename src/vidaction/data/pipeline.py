@@ -1,0 +1,185 @@
+"""tf.data input pipeline: parallel decoding, shuffle, batch, prefetch.
+
+Clips travel as uint8 (4x less memory than float); `to_float01` converts them inside
+the model graph. Decoding runs in PyAV (which releases the GIL while FFmpeg works) from
+tf.data's parallel map, so two cores decode two clips at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidaction.data.cache import ClipCache, clip_key
+from vidaction.data.sampling import SamplingConfig, eval_starts, read_clip, train_start
+from vidaction.data.sources import Clip
+from vidaction.io import VideoReader, VideoReadError
+
+log = logging.getLogger("vidaction.data")
+
+# With a cache in training, the random start is drawn from this many evenly spaced
+# positions per video, so every position is decoded once and then read from disk.
+CACHE_POSITIONS = 4
+
+
+@dataclass
+class SkipLog:
+    """Files skipped because they could not be read: warned once each, counted always."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, path: str, reason: str) -> None:
+        with self._lock:
+            first = path not in self.counts
+            self.counts[path] = self.counts.get(path, 0) + 1
+            self.reasons[path] = reason
+        if first:
+            log.warning("skipping %s: %s", path, reason)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+class ClipLoader:
+    """Turns (path, slot, seed) into a clip; the Python side of the tf.data map."""
+
+    def __init__(self, cfg: SamplingConfig, training: bool, clips_per_video: int = 1,
+                 cache: ClipCache | None = None, skips: SkipLog | None = None,
+                 threads: int = 1):
+        self.cfg = cfg
+        self.training = training
+        self.clips_per_video = clips_per_video
+        self.cache = cache
+        self.skips = skips if skips is not None else SkipLog()
+        self.threads = threads
+
+    def _start(self, reader: VideoReader, slot: int, seed: int) -> int:
+        n = reader.frame_count
+        if self.training:
+            if self.cache is not None:
+                return eval_starts(n, self.cfg, CACHE_POSITIONS)[slot]
+            return train_start(n, self.cfg, np.random.default_rng(seed))
+        return eval_starts(n, self.cfg, self.clips_per_video)[slot]
+
+    def _slot(self, seed: int, slot: int) -> int:
+        if self.training and self.cache is not None:
+            return int(np.random.default_rng(seed).integers(CACHE_POSITIONS))
+        return slot
+
+    def load(self, path: str, slot: int, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        cfg = self.cfg
+        slot = self._slot(seed, slot)
+        key = None
+        try:
+            if self.cache is not None:
+                mode = "train" if self.training else f"eval{self.clips_per_video}"
+                key = clip_key(path, cfg, f"{mode}:{slot}")
+                hit = self.cache.get(key)
+                if hit is not None:
+                    return hit[0], hit[1], True
+            with VideoReader(path, threads=self.threads) as r:
+                clip, mask = read_clip(r, self._start(r, slot, seed), cfg)
+            if key is not None:
+                self.cache.put(key, clip, mask)
+            return clip, mask, True
+        except (VideoReadError, OSError) as e:
+            self.skips.add(path, getattr(e, "reason", None) or str(e))
+        except Exception as e:  # noqa: BLE001 - one broken file must not end a training run
+            self.skips.add(path, f"{type(e).__name__}: {e}")
+        shape = (cfg.n_frames, cfg.size, cfg.size, 3)
+        return np.zeros(shape, np.uint8), np.zeros(cfg.n_frames, bool), False
+
+
+def make_dataset(
+    clips: Sequence[Clip] | Sequence[tuple[str | os.PathLike, int]],
+    cfg: SamplingConfig,
+    training: bool,
+    batch_size: int = 8,
+    seed: int = 0,
+    clips_per_video: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    skips: SkipLog | None = None,
+    with_mask: bool = False,
+    with_video_id: bool = False,
+    drop_remainder: bool = False,
+    parallel: int | None = None,
+    prefetch: int | None = None,
+):
+    """A tf.data.Dataset of (clip uint8 [B, T, S, S, 3], label int32 [B]).
+
+    training: shuffled each epoch, random start per clip and epoch (seeded).
+    Otherwise: file order, `clips_per_video` evenly spaced clips per video, each its own
+    element (add `with_video_id` to regroup them). Unreadable files are dropped with one
+    warning each and counted in `skips`.
+    """
+    import tensorflow as tf
+
+    pairs = [(str(c.path), int(c.label)) if isinstance(c, Clip) else (str(c[0]), int(c[1]))
+             for c in clips]
+    if not pairs:
+        raise ValueError("no clips to load")
+    k = 1 if training else max(int(clips_per_video), 1)
+    paths = np.repeat([p for p, _ in pairs], k)
+    labels = np.repeat(np.array([lab for _, lab in pairs], np.int32), k)
+    vids = np.repeat(np.arange(len(pairs), dtype=np.int32), k)
+    slots = np.tile(np.arange(k, dtype=np.int32), len(pairs))
+
+    cache = ClipCache(cache_dir) if cache_dir is not None else None
+    loader = ClipLoader(cfg, training, k, cache, skips)
+    auto = tf.data.AUTOTUNE
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels, vids, slots))
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        # A fresh random stream each epoch, reproducible from `seed`.
+        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, rand)).map(lambda t, r: (*t, r))
+    else:
+        ds = ds.map(lambda p, lab, v, s: (p, lab, v, s, tf.constant(0, tf.int64)))
+
+    T, S = cfg.n_frames, cfg.size
+
+    def _load(path, label, vid, slot, rnd):
+        clip, mask, ok = tf.numpy_function(
+            lambda p, s, r: loader.load(p.decode(), int(s), int(r) & 0x7FFFFFFF),
+            [path, slot, rnd], [tf.uint8, tf.bool, tf.bool], stateful=training)
+        clip.set_shape((T, S, S, 3))
+        mask.set_shape((T,))
+        ok.set_shape(())
+        return clip, mask, label, vid, ok
+
+    ds = ds.map(_load, num_parallel_calls=parallel or auto, deterministic=not training)
+    ds = ds.filter(lambda c, m, lab, v, ok: ok)
+
+    def _pack(clip, mask, label, vid, ok):
+        x = {"clip": clip, "mask": mask} if with_mask else clip
+        return (x, label, vid) if with_video_id else (x, label)
+
+    ds = ds.map(_pack)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.prefetch(prefetch or auto)
+    ds.skips = skips if skips is not None else loader.skips  # type: ignore[attr-defined]
+    ds.loader = loader  # type: ignore[attr-defined]
+    return ds
+
+
+def to_float01(clip):
+    """uint8 [0, 255] -> float32 [0, 1], inside the model's graph."""
+    import tensorflow as tf
+
+    return tf.cast(clip, tf.float32) / 255.0
+
+
+def default_cache_dir(root: str | os.PathLike) -> Path:
+    base = os.environ.get("VIDACTION_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vidaction")
+    return Path(base) / "clips"

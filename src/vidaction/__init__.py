@@ -5,6 +5,8 @@ import os
 # One Keras for MoViNet (tf-models-official) and our own models: tf-keras. This must be
 # set before TensorFlow is first imported anywhere in the process.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# OpenCV's bundled FFmpeg would print its own lines next to our one-line errors.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 __version__ = "0.1.0"

@@ -9,10 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidaction import __version__
-
-
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, no traceback."""
+from vidaction.errors import VidactionError
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
@@ -70,11 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from vidaction.io import VideoReadError
-
     try:
         return int(args.func(args) or 0)
-    except (UserError, VideoReadError, FileNotFoundError, NotADirectoryError) as e:
+    except (VidactionError, OSError) as e:
         print(f"vidaction: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

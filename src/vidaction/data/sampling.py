@@ -56,7 +56,8 @@ def eval_starts(frame_count: int, cfg: SamplingConfig, clips: int = 1) -> list[i
     return [int(round(x)) for x in np.linspace(0, m, clips)]
 
 
-def clip_indices(start: int, frame_count: int, cfg: SamplingConfig) -> tuple[np.ndarray, np.ndarray]:
+def clip_indices(start: int, frame_count: int,
+                 cfg: SamplingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices of a clip and a mask of which exist; missing ones are padded black."""
     idx = start + cfg.frame_step * np.arange(cfg.n_frames)
     return idx, idx < frame_count

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidaction.errors import VidactionError
 from vidaction.io import VIDEO_EXTENSIONS
 from vidaction.io.writer import atomic_path
 
@@ -30,7 +31,7 @@ _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": 
 _UCF_NAME = re.compile(r"^v_(?P<cls>.+)_g(?P<group>\d+)_c(?P<clip>\d+)$", re.IGNORECASE)
 
 
-class DatasetError(Exception):
+class DatasetError(VidactionError):
     """A dataset folder we cannot make sense of; the message says why and where."""
 
 
@@ -186,6 +187,7 @@ def _from_class_folders(root: Path, subdirs: list[Path], val_fraction: float,
                                   seed=(seed, name), sizes=[len(groups[g]) for g in sorted(groups)])
         for g, split in assign.items():
             clips.extend(_clip(v, name, split, classes) for v in groups[g])
+    clips.sort(key=lambda c: c.path)
     notes = [f"split drawn here: seed {seed}, val {val_fraction:g}, test {test_fraction:g}, "
              "by group where file names carry one"]
     return Dataset(root, "class-folders", classes, clips, notes)

@@ -11,10 +11,12 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from vidaction.errors import VidactionError
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
 
@@ -23,7 +25,7 @@ VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".m
 _SIGNATURES = (b"RIFF", b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"\x00\x00\x01\xba")
 
 
-class VideoReadError(Exception):
+class VideoReadError(VidactionError):
     """A video that cannot be read; `reason` is short and meant for users."""
 
     def __init__(self, path: str | os.PathLike, reason: str):
@@ -52,7 +54,8 @@ FrameTransform = Callable[[np.ndarray], np.ndarray]
 def _looks_like_container(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(12)
-    return head.startswith(_SIGNATURES) or head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+    mp4_box = head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+    return head.startswith(_SIGNATURES) or mp4_box
 
 
 def _check_file(path: Path) -> None:
@@ -92,7 +95,7 @@ class _Index:
     size: tuple[int, int]  # (width, height) as coded
     codec: str
     duration: float
-    truncated: bool = field(default=False)
+    truncated: str = ""  # why the file looks cut short, empty if it does not
 
 
 class _IndexCache:
@@ -132,6 +135,7 @@ class _PyAVReader:
     def __init__(self, path: Path, threads: int):
         import av
 
+        _quiet_ffmpeg()
         self.path = path
         self.threads = threads
         try:
@@ -141,7 +145,10 @@ class _PyAVReader:
                 raise VideoReadError(path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
             raise VideoReadError(path, "not a video: no known container format") from None
         if not self.container.streams.video:
+            no_streams = not (self.container.streams.audio or self.container.streams.subtitles)
             self.container.close()
+            if no_streams and _looks_like_container(path):  # e.g. MP4 cut before its moov
+                raise VideoReadError(path, "truncated or corrupt: no stream could be read")
             raise VideoReadError(path, "no video stream")
         self.stream = self.container.streams.video[0]
         self._configure_threads()
@@ -166,7 +173,7 @@ class _PyAVReader:
         pts, keys = [], []
         try:
             for p in self.container.demux(s):
-                if p.size == 0 or p.pts is None:
+                if p.size == 0 or p.pts is None or p.is_corrupt:
                     continue
                 pts.append(p.pts)
                 keys.append(p.is_keyframe)
@@ -198,8 +205,23 @@ class _PyAVReader:
             size=(cc.width, cc.height),
             codec=cc.name,
             duration=duration,
-            truncated=header > len(pts_sorted) + 1,
+            truncated=self._looks_truncated(header, len(pts_sorted), duration, fps),
         )
+
+    def _looks_truncated(self, header: int, frames: int, duration: float, fps: float) -> str:
+        """Fewer frames than the header promises (AVI, MP4), a shorter stream than the
+        declared duration (Matroska/WebM), or a GIF without its trailer byte."""
+        if header > frames + 1:
+            return f"header says {header} frames, file holds {frames}"
+        declared = (self.container.duration or 0) / 1e6  # AV_TIME_BASE
+        if declared > 0 and fps > 0 and duration + 2.0 / fps < declared:
+            return f"container declares {declared:.2f} s, file holds {duration:.2f} s"
+        if self.path.suffix.lower() == ".gif":
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b";":
+                    return f"GIF ends without its trailer after {frames} frames"
+        return ""
 
     def _probe_rotation(self) -> int:
         # The display matrix sits on the stream; PyAV exposes it on decoded frames.
@@ -313,13 +335,19 @@ class _PyAVReader:
         self._next = None
         try:
             for packet in self.container.demux(self.stream):
-                for frame in packet.decode():
-                    yield frame
+                yield from packet.decode()
         except av.error.FFmpegError as e:
             raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
 
     def close(self) -> None:
         self.container.close()
+
+
+def _quiet_ffmpeg() -> None:
+    """FFmpeg's own log lines would duplicate our one-line errors."""
+    import av.logging
+
+    av.logging.set_level(av.logging.PANIC)
 
 
 def _ffmpeg_msg(e: Exception) -> str:
@@ -473,7 +501,8 @@ class VideoReader:
         return self._r.frame_count
 
     @property
-    def truncated(self) -> bool:
+    def truncated(self) -> str:
+        """Why the file looks cut short ("" if it does not); found without decoding."""
         return self._r.index.truncated
 
     def _frame_to_rgb(self, frame, transform: FrameTransform | None,
@@ -493,7 +522,8 @@ class VideoReader:
         indices = [int(i) for i in indices]
         bad = [i for i in indices if i < 0 or i >= self.frame_count]
         if bad:
-            raise VideoReadError(self.path, f"frame {bad[0]} out of range (0..{self.frame_count - 1})")
+            raise VideoReadError(self.path,
+                                 f"frame {bad[0]} out of range (0..{self.frame_count - 1})")
         got = {i: self._frame_to_rgb(f, transform, decode_size) for i, f in self._r.read(indices)}
         if not indices:
             return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
@@ -524,8 +554,7 @@ def verify(path: str | os.PathLike, backend: str = "auto") -> VideoInfo:
     """Probe, then decode the last frame: catches files cut short after a valid header."""
     with VideoReader(path, backend=backend, threads=1) as r:
         if r.truncated:
-            raise VideoReadError(path, f"truncated: header says {r._r.index.header_frames} frames, "
-                                 f"file holds {r.frame_count}")
+            raise VideoReadError(path, f"truncated: {r.truncated}")
         r.read([r.frame_count - 1])
         return r.info
 

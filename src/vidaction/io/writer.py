@@ -80,8 +80,9 @@ def write_video(
                 if arr.shape[:2] != (stream.height, stream.width):
                     arr = np.pad(arr, ((0, stream.height - arr.shape[0]),
                                        (0, stream.width - arr.shape[1]), (0, 0)), mode="edge")
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr[:, :, :3]),
-                                                   format="rgb24")
+                rgba = arr.shape[2] == 4
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr),
+                                                   format="rgba" if rgba else "rgb24")
                 for packet in stream.encode(frame):
                     container.mux(packet)
             if stream is None:

@@ -1,0 +1,50 @@
+"""Shared test helpers: videos written here with PyAV whose frames carry their own index."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+BITS = 8
+
+
+def id_frame(i: int, width: int = 64, height: int = 48) -> np.ndarray:
+    """A frame whose top band spells `i` in 8 black/white stripes (survives compression)."""
+    f = np.full((height, width, 3), 90, np.uint8)
+    sw = width // BITS
+    for b in range(BITS):
+        if (i >> b) & 1:
+            f[: height // 3, b * sw:(b + 1) * sw] = 255
+        else:
+            f[: height // 3, b * sw:(b + 1) * sw] = 0
+    return f
+
+
+def frame_id(frame: np.ndarray) -> int:
+    h, w = frame.shape[:2]
+    sw = w // BITS
+    band = frame[1: h // 3 - 1].mean(axis=(0, 2))
+    bits = [band[b * sw + 1:(b + 1) * sw - 1].mean() > 128 for b in range(BITS)]
+    return sum(int(v) << b for b, v in enumerate(bits))
+
+
+def make_video(path: Path, n: int = 40, width: int = 64, height: int = 48, fps: float = 25,
+               **kw) -> Path:
+    from vidaction.io import write_video
+
+    return write_video(path, (id_frame(i, width, height) for i in range(n)), fps=fps, **kw)
+
+
+@pytest.fixture
+def video_factory(tmp_path):
+    def make(name: str, n: int = 40, **kw) -> Path:
+        return make_video(tmp_path / name, n, **kw)
+
+    return make

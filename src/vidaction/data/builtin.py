@@ -553,7 +553,7 @@ _ONE = 1 << _SHIFT
 
 
 def _fx(p) -> tuple[int, int]:
-    return int(round(p[0] * _ONE)), int(round(p[1] * _ONE))
+    return int(p[0] * _ONE + 0.5), int(p[1] * _ONE + 0.5)
 
 
 def _capsule(img: np.ndarray, a, b, width: float, color) -> None:
@@ -758,7 +758,8 @@ def render_clip(class_name: str, params: ClipParams, size: int = 128,
         u = i / n_frames
         pose = pose_at(class_name, u, p)
         yaw = p.view_yaw + pose.yaw
-        pts = _view(_plant(skeleton(pose, b), rest, pose.plant), yaw, p.elevation)
+        body = _plant(skeleton(pose, b), rest, pose.plant)
+        pts = _view(body, yaw, p.elevation)
         m = cam[i]
 
         def to_px(q, m=m):
@@ -770,7 +771,6 @@ def render_clip(class_name: str, params: ClipParams, size: int = 128,
         img = cv2.warpAffine(bg, m, (size, size), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REFLECT)
         # soft shadow on the ground
-        body = _plant(skeleton(pose, b), rest, pose.plant)
         ground = body[[_R_ANKLE, _L_ANKLE]].mean(0) * [1, 0, 1]
         foot = to_px(_view(ground[None], yaw, p.elevation))[0]
         sh = img.copy()
@@ -898,7 +898,7 @@ def _render_job(job: dict, settings: dict, root: str) -> dict:
         np.save(tmp, joints)
         os.replace(tmp, joints_path)
         write_video(video, frames, fps=settings["fps"],
-                    options={"crf": str(params.crf), "threads": "1", "preset": "medium"})
+                    options={"crf": str(params.crf), "threads": "1", "preset": "veryfast"})
     record = dict(job, frames=n_frames, params=asdict(params))
     record["params"]["actor"] = job["actor"]
     return record

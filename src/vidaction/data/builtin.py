@@ -720,11 +720,11 @@ def _draw_figure(img, P: np.ndarray, Z: np.ndarray, yaw: float, b: _Body, a: Act
                        _SHIFT)
             cv2.circle(img, _fx(h), int(r * _ONE), a.skin, -1, cv2.LINE_AA, _SHIFT)
             cy, sy = math.cos(math.radians(yaw)), math.sin(math.radians(yaw))
-            for ex in (-0.4, 0.4):
+            for ex in (-0.36, 0.36):
                 x, z = ex * cy + 0.9 * sy, -ex * sy + 0.9 * cy
                 if z > 0.25:
                     cv2.circle(img, _fx(h + np.array([x * r, r * 0.1])),
-                               int(max(r * 0.13, 0.6) * _ONE), (35, 30, 30), -1,
+                               int(max(r * 0.11, 0.5) * _ONE), (35, 30, 30), -1,
                                cv2.LINE_AA, _SHIFT)
         else:  # seen from behind: mostly hair
             cv2.circle(img, _fx(h), int(r * _ONE), a.skin, -1, cv2.LINE_AA, _SHIFT)

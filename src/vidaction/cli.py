@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidaction import __version__
-from vidaction.errors import VidactionError
+from vidaction.errors import UserError, VidactionError
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
@@ -22,10 +22,52 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 1 if report.bad else 0
 
 
+def _cmd_data_builtin(args: argparse.Namespace) -> int:
+    from vidaction.data.builtin import BUILTIN_CLASSES, render_dataset
+
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    unknown = sorted(set(classes or []) - set(BUILTIN_CLASSES))
+    if unknown:
+        raise UserError(f"unknown built-in class(es) {', '.join(unknown)}; "
+                        f"choose from {', '.join(BUILTIN_CLASSES)}")
+    try:
+        out = render_dataset(Path(args.out), classes=classes,
+                             clips_per_class=args.clips_per_class, size=args.size,
+                             seconds=args.seconds, fps=args.fps, seed=args.seed,
+                             force=args.force, workers=args.workers,
+                             progress=not args.no_progress)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(f"built-in dataset in {out} (classes.txt, manifest.json, <split>/<class>/*.mp4)")
+    return 0
+
+
+def _cmd_data_preview(args: argparse.Namespace) -> int:
+    from vidaction.data.builtin import preview_dataset
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder")
+    try:
+        out = preview_dataset(root, Path(args.out), clips_per_class=args.clips_per_class,
+                              frames_per_clip=args.frames)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    print(f"contact sheet written to {out}")
+    return 0
+
+
+def _positive(v: str) -> int:
+    n = int(v)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return n
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vidaction.demo import run_demo
 
-    return run_demo(Path(args.out), force=args.force)
+    return run_demo(Path(args.out), force=args.force, progress=not args.no_progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,11 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--no-progress", action="store_true", help="no progress bar")
     chk.set_defaults(func=_cmd_data_check)
 
+    bi = dsub.add_parser(
+        "builtin", help="render the built-in dataset of people performing actions",
+        description="Render clips of an articulated figure performing actions into "
+                    "OUT/<split>/<class>/ (H.264 MP4), with classes.txt, manifest.json and "
+                    "per-frame joint positions. Actors never cross splits.")
+    bi.add_argument("--out", required=True, help="output folder")
+    bi.add_argument("--classes", help="comma-separated subset of the built-in classes")
+    bi.add_argument("--clips-per-class", type=_positive, default=30, metavar="N")
+    bi.add_argument("--size", type=_positive, default=128, help="frame side in pixels")
+    bi.add_argument("--seconds", type=float, default=3.0, help="clip length")
+    bi.add_argument("--fps", type=_positive, default=25)
+    bi.add_argument("--seed", type=int, default=0)
+    bi.add_argument("--workers", type=_positive, default=1, help="rendering processes")
+    bi.add_argument("--force", action="store_true",
+                    help="replace a different dataset already in --out")
+    bi.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bi.set_defaults(func=_cmd_data_builtin)
+
+    pv = dsub.add_parser("preview", help="contact sheet: a few frames of a few clips per class",
+                         description="Tile a few frames of a few clips per class into one PNG.")
+    pv.add_argument("root", help="dataset folder")
+    pv.add_argument("--out", required=True, help="PNG to write")
+    pv.add_argument("--clips-per-class", type=_positive, default=3, metavar="N")
+    pv.add_argument("--frames", type=_positive, default=4, help="frames per clip")
+    pv.set_defaults(func=_cmd_data_preview)
+
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",
                           description="Render the built-in dataset and run every stage "
                                       "that is available on it.")
     demo.add_argument("--out", default="demo-output", help="output folder (default: %(default)s)")
     demo.add_argument("--force", action="store_true", help="replace an existing demo run")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
     return p
 

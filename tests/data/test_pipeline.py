@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import frame_id
-from vidaction.data.cache import ClipCache, clip_key
+from vidaction.data.cache import ClipCache, clip_key, file_identity
 from vidaction.data.pipeline import SkipLog, make_dataset, to_float01
 from vidaction.data.sampling import SamplingConfig
 
@@ -95,18 +95,29 @@ def test_cache_serves_epoch_two_from_disk(videos, tmp_path):
     cache = cached.loader.cache
     assert cache.misses == 6 and cache.hits == 0
     assert _epoch(cached) == e_plain
-    assert cache.hits == 6
+    assert cache.hits == 6 and cache.misses == 6
+
+
+def test_training_cache_fills_every_position_in_epoch_one(videos, tmp_path):
+    ds = make_dataset(videos, CFG, training=True, batch_size=3, seed=2,
+                      cache_dir=tmp_path / "c")
+    _epoch(ds)
+    cache = ds.loader.cache
+    assert cache.misses == 6 and len(list((tmp_path / "c").rglob("*.npy"))) == 6 * 4
+    _epoch(ds)
+    _epoch(ds)
+    assert cache.misses == 6 and cache.hits == 12  # nothing decoded after epoch one
 
 
 def test_cache_key_changes_with_file_and_params(videos):
     path = videos[0][0]
-    k = clip_key(path, CFG, "eval1:0")
-    assert k == clip_key(path, CFG, "eval1:0")
-    assert k != clip_key(path, SamplingConfig(3, 5, 64), "eval1:0")
-    assert k != clip_key(path, CFG, "eval1:1")
+    k = clip_key(file_identity(path), CFG, "eval1:0")
+    assert k == clip_key(file_identity(path), CFG, "eval1:0")
+    assert k != clip_key(file_identity(path), SamplingConfig(3, 5, 64), "eval1:0")
+    assert k != clip_key(file_identity(path), CFG, "eval1:1")
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    assert k != clip_key(path, CFG, "eval1:0")
+    assert k != clip_key(file_identity(path), CFG, "eval1:0")
 
 
 def test_cache_write_is_atomic_and_roundtrips(tmp_path):
@@ -117,6 +128,9 @@ def test_cache_write_is_atomic_and_roundtrips(tmp_path):
     assert np.array_equal(got[0], clip) and got[1].tolist() == [True, False]
     assert not [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
     assert cache.get("cd" * 20) is None
+    f = next(tmp_path.rglob("*.npy"))
+    f.write_bytes(f.read_bytes()[:40])  # a damaged entry is a miss, not a crash
+    assert cache.get("ab" * 20) is None
 
 
 def test_training_with_cache_varies_start_over_fixed_positions(videos, tmp_path):

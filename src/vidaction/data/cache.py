@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +18,15 @@ import numpy as np
 from vidaction.data.sampling import SamplingConfig
 
 
-def clip_key(path: str | os.PathLike, cfg: SamplingConfig, slot: str) -> str:
+def file_identity(path: str | os.PathLike) -> tuple:
+    """What makes two reads of a file the same: resolved path, mtime, size."""
     p = Path(path)
     st = p.stat()
-    blob = json.dumps([str(p.resolve()), st.st_mtime_ns, st.st_size, cfg.as_dict(), slot],
-                      sort_keys=True)
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def clip_key(identity: tuple, cfg: SamplingConfig, slot: str) -> str:
+    blob = json.dumps([*identity, cfg.as_dict(), slot], sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
@@ -33,25 +38,33 @@ class ClipCache:
         self.misses = 0
 
     def _file(self, key: str) -> Path:
-        return self.dir / key[:2] / f"{key}.npz"
+        return self.dir / key[:2] / f"{key}.npy"
 
     def get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
-        f = self._file(key)
+        """The clip and its mask, or None. A damaged entry counts as a miss."""
         try:
-            with np.load(f) as z:
-                out = z["clip"], z["mask"]
-        except (FileNotFoundError, OSError, ValueError, KeyError):
+            with open(self._file(key), "rb") as fh:
+                clip = np.lib.format.read_array(fh, allow_pickle=False)
+                mask = np.frombuffer(fh.read(), np.uint8).astype(bool)
+        except (FileNotFoundError, OSError, ValueError):
+            self.misses += 1
+            return None
+        if clip.ndim != 4 or len(mask) != clip.shape[0]:
             self.misses += 1
             return None
         self.hits += 1
-        return out
+        return clip, mask
 
     def put(self, key: str, clip: np.ndarray, mask: np.ndarray) -> None:
+        # A plain .npy with the mask bytes after it: np.savez would CRC-check every read,
+        # which cost more than the read itself.
         f = self._file(key)
         f.parent.mkdir(exist_ok=True)
-        tmp = f.with_name(f".{f.stem}.{os.getpid()}.{id(clip)}.tmp.npz")
+        tmp = f.with_name(f".{f.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            np.savez(tmp, clip=clip, mask=mask)  # uncompressed: loading is the hot path
+            with open(tmp, "wb") as fh:
+                np.lib.format.write_array(fh, np.ascontiguousarray(clip), allow_pickle=False)
+                fh.write(np.asarray(mask, np.uint8).tobytes())
             os.replace(tmp, f)
         finally:
             if tmp.exists():

@@ -16,8 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vidaction.data.cache import ClipCache, clip_key
-from vidaction.data.sampling import SamplingConfig, eval_starts, read_clip, train_start
+from vidaction.data.cache import ClipCache, clip_key, file_identity
+from vidaction.data.sampling import (
+    SamplingConfig,
+    eval_starts,
+    read_clip,
+    read_clips,
+    train_start,
+)
 from vidaction.data.sources import Clip
 from vidaction.io import VideoReader, VideoReadError
 
@@ -62,35 +68,42 @@ class ClipLoader:
         self.skips = skips if skips is not None else SkipLog()
         self.threads = threads
 
-    def _start(self, reader: VideoReader, slot: int, seed: int) -> int:
-        n = reader.frame_count
+    def _positions(self) -> int:
+        """How many fixed clip positions per video this loader can ask for (0: random)."""
         if self.training:
-            if self.cache is not None:
-                return eval_starts(n, self.cfg, CACHE_POSITIONS)[slot]
-            return train_start(n, self.cfg, np.random.default_rng(seed))
-        return eval_starts(n, self.cfg, self.clips_per_video)[slot]
-
-    def _slot(self, seed: int, slot: int) -> int:
-        if self.training and self.cache is not None:
-            return int(np.random.default_rng(seed).integers(CACHE_POSITIONS))
-        return slot
+            return CACHE_POSITIONS if self.cache is not None else 0
+        return self.clips_per_video
 
     def load(self, path: str, slot: int, seed: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """Clip number `slot` of the video (training: a random start from `seed`).
+
+        With a cache, a miss decodes every position of the video in one pass and stores
+        them all, so from the next epoch on nothing of this video is decoded again.
+        """
         cfg = self.cfg
-        slot = self._slot(seed, slot)
-        key = None
+        positions = self._positions()
         try:
+            if positions == 0:
+                with VideoReader(path, threads=self.threads) as r:
+                    start = train_start(r.frame_count, cfg, np.random.default_rng(seed))
+                    clip, mask = read_clip(r, start, cfg)
+                return clip, mask, True
+            if self.training:
+                slot = int(np.random.default_rng(seed).integers(positions))
+            keys = None
             if self.cache is not None:
-                mode = "train" if self.training else f"eval{self.clips_per_video}"
-                key = clip_key(path, cfg, f"{mode}:{slot}")
-                hit = self.cache.get(key)
+                ident = file_identity(path)
+                mode = "train" if self.training else "eval"
+                keys = [clip_key(ident, cfg, f"{mode}{positions}:{j}") for j in range(positions)]
+                hit = self.cache.get(keys[slot])
                 if hit is not None:
                     return hit[0], hit[1], True
             with VideoReader(path, threads=self.threads) as r:
-                clip, mask = read_clip(r, self._start(r, slot, seed), cfg)
-            if key is not None:
-                self.cache.put(key, clip, mask)
-            return clip, mask, True
+                clips, masks = read_clips(r, eval_starts(r.frame_count, cfg, positions), cfg)
+            if keys is not None:
+                for key, c, m in zip(keys, clips, masks, strict=True):
+                    self.cache.put(key, c, m)
+            return clips[slot], masks[slot], True
         except (VideoReadError, OSError) as e:
             self.skips.add(path, getattr(e, "reason", None) or str(e))
         except Exception as e:  # noqa: BLE001 - one broken file must not end a training run

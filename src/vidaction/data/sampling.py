@@ -116,23 +116,37 @@ def read_clip(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(clip, mask): (n_frames, size, size, 3) uint8 RGB and which frames are real.
 
-    Frames past the end are black, never a copy of the last good one. For letterbox the
-    resize happens inside FFmpeg's colour conversion (one pass, no full-size RGB copy).
+    Frames past the end are black, never a copy of the last good one.
     """
+    clips, masks = read_clips(reader, [start], cfg)
+    return clips[0], masks[0]
+
+
+def read_clips(
+    reader: VideoReader, starts: list[int], cfg: SamplingConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Several clips of one video in one pass over it: each frame decoded once, even when
+    clips overlap. Returns (len(starts), n_frames, S, S, 3) and the masks."""
     n = reader.frame_count
-    idx, mask = clip_indices(start, n, cfg)
-    out = np.zeros((cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
-    real = idx[mask]
-    if len(real):
-        w, h = reader.info.width, reader.info.height
-        if cfg.resize == "letterbox":
-            sw, sh, (top, bottom, left, right) = fit_geometry(w, h, cfg.size, "letterbox")
-            frames = reader.read(real, decode_size=(sw, sh))
-            out[mask, top:top + sh, left:left + sw] = frames
-        else:
-            frames = reader.read(real, transform=lambda f: center_crop(f, cfg.size))
-            out[mask] = frames
-    return out, mask
+    out = np.zeros((len(starts), cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
+    pairs = [clip_indices(s, n, cfg) for s in starts]
+    masks = np.stack([m for _, m in pairs])
+    wanted = sorted({int(i) for idx, m in pairs for i in idx[m]})
+    if not wanted:
+        return out, masks
+    w, h = reader.info.width, reader.info.height
+    if cfg.resize == "letterbox":
+        sw, sh, (top, _, left, _) = fit_geometry(w, h, cfg.size, "letterbox")
+        frames = reader.read(wanted, decode_size=(sw, sh))
+        where = (slice(top, top + sh), slice(left, left + sw))
+    else:
+        frames = reader.read(wanted, transform=lambda f: center_crop(f, cfg.size))
+        where = (slice(None), slice(None))
+    row = {i: k for k, i in enumerate(wanted)}
+    for c, (idx, m) in enumerate(pairs):
+        for t in np.flatnonzero(m):
+            out[c, t][where] = frames[row[int(idx[t])]]
+    return out, masks
 
 
 def sample_clip(
@@ -158,5 +172,4 @@ def sample_clips(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`clips` evenly spaced clips of one video, (clips, n_frames, S, S, 3), one file open."""
     with VideoReader(path, threads=threads) as r:
-        got = [read_clip(r, s, cfg) for s in eval_starts(r.frame_count, cfg, clips)]
-    return np.stack([c for c, _ in got]), np.stack([m for _, m in got])
+        return read_clips(r, eval_starts(r.frame_count, cfg, clips), cfg)

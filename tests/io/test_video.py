@@ -193,3 +193,27 @@ def test_truncated_file_never_repeats_a_frame(video_factory, tmp_path):
         assert r.truncated
         frames = r.read(range(n))  # everything the index holds decodes, each once
     assert [frame_id(f) for f in frames] == list(range(n))
+
+
+def test_fast_colour_path_matches_ffmpeg_conversion(tmp_path):
+    """yuv420p frames go through OpenCV's conversion; it must agree with FFmpeg's."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    colourful = [np.kron(np.roll(base, i, axis=1), np.ones((8, 8, 1), np.uint8))
+                 for i in range(5)]  # 48x64 blocks of random colours
+    path = make_video_frames(tmp_path / "colour.mp4", colourful, options={"crf": "10"})
+    ours = read_frames(path)
+    with av.open(str(path)) as c:
+        ref = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    assert ours.shape == ref.shape
+    diff = np.abs(ours.astype(int) - ref.astype(int))
+    assert diff.mean() < 2.0 and np.percentile(diff, 99) <= 6
+
+
+def test_reads_decode_only_from_the_keyframe_before_each_frame(video_factory):
+    path = video_factory("gop.avi", n=200, gop=10)
+    with VideoReader(path, threads=1) as r:
+        frames = r.read([150, 185])
+        assert [frame_id(f) for f in frames] == [150, 185]
+        # keyframes at 150 and 180: 1 + 6 frames, not the 186 a sequential read needs
+        assert r.frames_decoded <= 10

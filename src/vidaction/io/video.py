@@ -159,6 +159,7 @@ class _PyAVReader:
             _INDEX_CACHE.put(key, index)
         self.index = index
         self._next = None  # index of the frame the decoder will produce next, if known
+        self.decoded = 0  # frames decoded so far: what seeking saves shows up here
 
     def _configure_threads(self) -> None:
         cc = self.stream.codec_context
@@ -258,6 +259,7 @@ class _PyAVReader:
         try:
             for packet in self.container.demux(self.stream):
                 for frame in packet.decode():
+                    self.decoded += 1
                     if frame.pts is None:
                         continue
                     i = self._frame_index(frame)
@@ -505,6 +507,11 @@ class VideoReader:
     @property
     def frame_count(self) -> int:
         return self._r.frame_count
+
+    @property
+    def frames_decoded(self) -> int:
+        """Frames the decoder produced for read() so far (PyAV backend; else -1)."""
+        return getattr(self._r, "decoded", -1)
 
     @property
     def truncated(self) -> str:

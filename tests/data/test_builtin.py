@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 from vidaction.data.builtin import (
     BUILTIN_CLASSES,
     JOINT_NAMES,
+    _plan,
     preview_dataset,
     render_clip,
     render_dataset,
@@ -202,3 +205,180 @@ def test_preview_writes_a_labelled_png(dataset, tmp_path):
     assert w >= 2 * 3 * 96
     assert img.std() > 10  # not a blank sheet
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Class balance and split sizes
+
+
+def test_every_class_gets_the_same_clips_per_split(dataset):
+    m = json.loads((dataset / "manifest.json").read_text())
+    per = Counter((c["split"], c["class"]) for c in m["clips"])
+    # 5 clips per class at 0.6 / 0.2 / 0.2
+    assert per == {(split, cls): k for cls in BUILTIN_CLASSES
+                   for split, k in (("train", 3), ("val", 1), ("test", 1))}
+    on_disk = Counter((p.parts[-3], p.parent.name) for p in dataset.rglob("*.mp4"))
+    assert on_disk == per
+    assert len(list(dataset.rglob("*.joints.npy"))) == len(m["clips"])
+
+
+@pytest.mark.parametrize(("n", "fractions", "expected"), [
+    (5, (0.6, 0.2, 0.2), (3, 1, 1)),
+    (10, (0.6, 0.2, 0.2), (6, 2, 2)),
+    (10, (0.5, 0.3, 0.2), (5, 3, 2)),
+    (30, (0.8, 0.1, 0.1), (24, 3, 3)),
+    (30, (3.0, 1.0, 1.0), (18, 6, 6)),  # fractions need not sum to one
+    (7, (1.0, 0.0, 0.0), (7, 0, 0)),
+    (2, (0.9, 0.05, 0.05), (1, 1, 0)),  # too few clips for all three splits
+])
+def test_split_sizes_follow_the_requested_fractions(n, fractions, expected):
+    classes = ["bow", "sit_down", "stand_up"]
+    settings = {"classes": classes, "clips_per_class": n, "seed": 0, "splits": list(fractions)}
+    actors, jobs = _plan(settings)
+    per = Counter((j["split"], j["class"]) for j in jobs)
+    for cls in classes:
+        assert tuple(per[split, cls] for split in ("train", "val", "test")) == expected, cls
+    share = np.asarray(fractions) / sum(fractions)
+    assert np.abs(np.array(expected) - share * n).max() < 1 or n < 3
+    # actors are split in the same proportions, and each split with clips has actors
+    n_actors = sum(len(a) for a in actors.values())
+    for split, f in zip(("train", "val", "test"), share, strict=True):
+        assert abs(len(actors[split]) - f * n_actors) < 1
+        assert all(j["actor"] in actors[split] for j in jobs if j["split"] == split)
+    assert len({j["seed"] for j in jobs}) == len(jobs)
+
+
+def test_joints_of_the_written_clips_stay_inside_the_frame(dataset):
+    m = json.loads((dataset / "manifest.json").read_text())
+    size = SMALL["size"]
+    inside = []
+    for c in m["clips"]:
+        j = np.load(dataset / c["joints"])
+        assert np.isfinite(j).all()
+        # zoomed in on a figure standing low in the picture, the toes may touch the bottom edge
+        assert j.min() >= -2 and j.max() <= size + 2, c["joints"]
+        inside.append(((j >= 0) & (j < size)).all(axis=2).mean())
+    assert min(inside) > 0.9 and np.mean(inside) > 0.99
+
+
+# ---------------------------------------------------------------------------------------------
+# One frame cannot tell the direction of a pair; the joint sequence can.
+#
+# Every pose of sit_down also occurs in stand_up (and the same for the other pairs), so a
+# classifier that sees one frame at a time should be at chance, while one that sees the order
+# of the frames should be near perfect. A fair single-frame test also needs the same pose
+# *distribution* in both classes: clips hold the start pose before the movement (t_start) and
+# the end pose after it (1 - t_end), and these two waits differ on average (about 24% vs 28% of
+# the frames), so a clip of sit_down shows "seated" a little more often than one of stand_up.
+# The single-frame tests therefore use only the frames within a window that is symmetric around
+# the movement (as long before it as after it); the movement itself (smoothstep) is symmetric
+# in time, so within that window a pair is the same bag of poses.
+
+PAIRS = [("sit_down", "stand_up"), ("raise_arms", "lower_arms"), ("turn_left", "turn_right")]
+SEP_SIZE, SEP_FRAMES, SEP_TRAIN, SEP_TEST = 64, 20, 40, 30
+_PELVIS = JOINT_NAMES.index("pelvis")
+
+
+@cache
+def _pair_clips(a: str, b: str) -> dict[str, tuple]:
+    """Train and test clips of a pair, rendered in memory; train and test share no actor.
+    Clip i of `a` and clip i of `b` get the same seed (same actor, camera, background, timing):
+    a paired design, so that what differs between the classes is only what the class changes,
+    and chance is not blurred by which random backgrounds happened to land in which class.
+    Per split: normalised joints (N, T, 17, 2), 16x16 grey frames (N, T, 256), a mask of the
+    frames in the symmetric window (N, T), the pose progress of each frame (N, T) and labels."""
+    import cv2
+
+    out = {}
+    for split, n, actor_ids, seed0 in (("train", SEP_TRAIN, range(0, 8), 1000),
+                                       ("test", SEP_TEST, range(8, 12), 5000)):
+        J, G, M, S, y = [], [], [], [], []
+        for label, cls in enumerate((a, b)):
+            for i in range(n):
+                actor = sample_actor(2024, actor_ids[i % len(actor_ids)])
+                p = sample_params(cls, seed0 + i, actor)
+                frames, joints = render_clip(cls, p, SEP_SIZE, SEP_FRAMES)
+                # pelvis-centred, in body heights (the figure's height in pixels)
+                unit = p.scale * p.actor.height * SEP_SIZE
+                J.append((joints - joints[:, _PELVIS:_PELVIS + 1]) / unit)
+                grey = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (16, 16),
+                                   interpolation=cv2.INTER_AREA) for f in frames]
+                G.append(np.stack(grey).reshape(SEP_FRAMES, -1) / np.float32(255))
+                u = np.arange(SEP_FRAMES) / SEP_FRAMES
+                margin = min(p.t_start, u[-1] - p.t_end)
+                M.append((u >= p.t_start - margin - 1e-9) & (u <= p.t_end + margin + 1e-9))
+                # progress of the movement towards the class's end pose (0 start, 1 end)
+                s = np.clip((u - p.t_start) / max(p.t_end - p.t_start, 1e-3), 0, 1)
+                S.append(s)
+                y.append(label)
+        out[split] = (np.stack(J), np.stack(G), np.stack(M), np.stack(S), np.array(y))
+    return out
+
+
+def _accuracy(x_train, y_train, x_test, y_test, c: float = 0.1) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+    clf.fit(x_train, y_train)
+    return float(clf.score(x_test, y_test))
+
+
+def _single_frames(data: dict, split: str, kind: str, target: str = "class"):
+    """One sample per frame of the symmetric window, labelled by the clip's class (or, as a
+    control, by whether the frame is in the first or second half of the movement)."""
+    joints, grey, mask, progress, y = data[split]
+    x = joints.reshape(*joints.shape[:2], -1) if kind == "joints" else grey
+    if target == "class":
+        labels = np.broadcast_to(y[:, None], mask.shape)
+    else:  # seen pose nearer the start pose of sit_down (etc.) or nearer its end pose
+        towards = np.where(y[:, None] == 0, progress, 1 - progress)
+        labels = towards > 0.5
+    return x[mask], labels[mask].astype(int)
+
+
+def single_frame_accuracy(a: str, b: str, kind: str, target: str = "class") -> float:
+    data = _pair_clips(a, b)
+    return _accuracy(*_single_frames(data, "train", kind, target),
+                     *_single_frames(data, "test", kind, target))
+
+
+def sequence_accuracy(a: str, b: str) -> float:
+    data = _pair_clips(a, b)
+    (jtr, *_, ytr), (jte, *_, yte) = data["train"], data["test"]
+    return _accuracy(jtr.reshape(len(jtr), -1), ytr, jte.reshape(len(jte), -1), yte)
+
+
+_TURNS_SEEN_FROM_ONE_FRAME = pytest.mark.xfail(
+    strict=True,
+    reason="renderer: turns start near frontal (view_yaw within ±45°) and turn 90-180°, so the "
+           "end poses differ (a left turn ends facing screen right, a right turn screen left); "
+           "one frame shows the direction until the turn's yaw range is the same for both")
+
+
+@pytest.mark.parametrize("pair", PAIRS[:2], ids="/".join)
+def test_single_frame_features_do_see_the_pose(pair):
+    # control for the test below: the same frames and features tell poses near the start of
+    # the movement from poses near its end, so chance there is not a broken pipeline
+    acc = single_frame_accuracy(*pair, "joints", target="pose")
+    assert acc >= 0.9, f"{pair}: start vs end pose from single frames: {acc:.2f}"
+
+
+@pytest.mark.parametrize("pair", [
+    *PAIRS[:2], pytest.param(PAIRS[2], marks=_TURNS_SEEN_FROM_ONE_FRAME)], ids="/".join)
+def test_single_frame_joints_cannot_tell_the_direction(pair):
+    acc = single_frame_accuracy(*pair, "joints")
+    assert acc <= 0.6, f"{pair}: single frames of joints give {acc:.2f}"
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids="/".join)
+def test_single_frame_pixels_cannot_tell_the_direction(pair):
+    acc = single_frame_accuracy(*pair, "pixels")
+    assert acc <= 0.6, f"{pair}: single 16x16 grey frames give {acc:.2f}"
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids="/".join)
+def test_joint_sequence_tells_the_direction(pair):
+    acc = sequence_accuracy(*pair)
+    assert acc >= 0.9, f"{pair}: joint sequences give {acc:.2f}"

@@ -191,8 +191,10 @@ def sample_params(class_name: str, seed: int, actor: Actor | None = None) -> Cli
     kind = ["flat", "gradient", "noise", "textured"][int(rng.integers(4))]
     n_bg = 2 if kind != "textured" else 3
     bg = [[int(c) for c in _rgb(rng, (0.05, 0.4), (0.35, 0.9))] for _ in range(n_bg)]
-    start = float(rng.uniform(0.08, 0.35))
+    # One-shot movements: the waits before and after are drawn from the same distribution,
+    # so neither end pose of a direction pair is on screen longer than the other.
     dur = float(rng.uniform(0.35, 0.6))
+    start = (1.0 - dur) * float(rng.uniform(0.3, 0.7))
     y0, y1 = rng.uniform(0.1, 0.85, 2)
     left_to_right = rng.random() < 0.5
     z0, z1 = (1.0, 1.0) if rng.random() < 0.4 else rng.uniform(1.0, 1.15, 2)
@@ -211,7 +213,7 @@ def sample_params(class_name: str, seed: int, actor: Actor | None = None) -> Cli
         tempo_wobble=float(rng.uniform(0, 0.5)),
         wobble_phase=float(rng.uniform(0, 2 * math.pi)),
         t_start=start,
-        t_end=min(start + dur, 0.95),
+        t_end=start + dur,
         side=int(rng.choice([-1, 1])),
         amount=float(rng.uniform(0, 1)),
         background=kind,
@@ -411,7 +413,9 @@ def lower_arms(s: float, p: ClipParams) -> Pose:
 
 
 def turn_left(s: float, p: ClipParams) -> Pose:
-    pose = Pose(yaw=(90 + 90 * p.amount) * s)
+    # Centred on the clip's view: left and right turns sweep the same range of facings in
+    # opposite orders, so a single frame cannot tell them apart.
+    pose = Pose(yaw=(90 + 90 * p.amount) * (s - 0.5))
     swing = 12 * math.sin(math.pi * s)
     pose.r_arm, pose.l_arm = (6, swing), (6, -swing)
     return pose

@@ -94,15 +94,17 @@ def naive_rate(paths: list[Path], clips: int) -> float:
         src.release()
         return np.array(result)[..., [2, 1, 0]]
 
-    def gen():
-        for i in range(clips):
+    def gen(n):
+        for i in range(n):
             yield frames_from_video_file(paths[i % len(paths)], CFG.n_frames), 0
 
     sig = (tf.TensorSpec((None, None, None, 3), tf.float32), tf.TensorSpec((), tf.int32))
-    ds = tf.data.Dataset.from_generator(gen, output_signature=sig).batch(BATCH)
-    t = time.perf_counter()
-    n = sum(int(y.shape[0]) for _, y in ds)
-    return n / (time.perf_counter() - t)
+    for n in (BATCH, clips):  # the first pass only warms TensorFlow up
+        ds = tf.data.Dataset.from_generator(lambda n=n: gen(n), output_signature=sig)
+        ds = ds.batch(BATCH)
+        t = time.perf_counter()
+        got = sum(int(y.shape[0]) for _, y in ds)
+    return got / (time.perf_counter() - t)
 
 
 def _epoch_rate(ds) -> float:
@@ -111,11 +113,11 @@ def _epoch_rate(ds) -> float:
     return n / (time.perf_counter() - t)
 
 
-def ours_rate(paths: list[Path], clips: int, cache_dir: Path | None = None) -> float:
+def ours_rates(paths: list[Path], clips: int, cache_dir: Path | None = None) -> tuple:
+    """(first epoch, second epoch): the first also traces the graph and indexes each file."""
     items = [(paths[i % len(paths)], 0) for i in range(clips)]
     ds = make_dataset(items, CFG, training=True, batch_size=BATCH, seed=0, cache_dir=cache_dir)
-    first = _epoch_rate(ds)
-    return _epoch_rate(ds) if cache_dir is not None else first
+    return _epoch_rate(ds), _epoch_rate(ds)
 
 
 def raw_decode_rate(paths: list[Path], clips: int, workers: int) -> float:
@@ -168,7 +170,7 @@ def raw_decode_rate(paths: list[Path], clips: int, workers: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=64, help="clips per measurement")
+    ap.add_argument("--clips", type=int, default=96, help="clips per measurement")
     ap.add_argument("--videos", type=int, default=16, help="distinct videos per format")
     ap.add_argument("--work", type=Path, default=None, help="where to keep generated videos")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pipeline.json")
@@ -189,12 +191,15 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         paths = make_videos(folder, args.videos, ext)
         with tempfile.TemporaryDirectory() as cache:
+            b1, b2 = ours_rates(paths, args.clips)
             r = {
                 "a_naive_clips_per_s": naive_rate(paths, args.clips),
-                "b_ours_clips_per_s": ours_rate(paths, args.clips),
+                "b_ours_first_epoch_clips_per_s": b1,
+                "b_ours_clips_per_s": b2,
                 "c_raw_decode_1_worker_clips_per_s": raw_decode_rate(paths, args.clips, 1),
                 "c_raw_decode_clips_per_s": raw_decode_rate(paths, args.clips, cores),
-                "d_ours_cached_epoch2_clips_per_s": ours_rate(paths, args.clips, Path(cache)),
+                "d_ours_cached_epoch2_clips_per_s": ours_rates(paths, args.clips,
+                                                               Path(cache))[1],
             }
         a, b, c, d = (r["a_naive_clips_per_s"], r["b_ours_clips_per_s"],
                       r["c_raw_decode_clips_per_s"], r["d_ours_cached_epoch2_clips_per_s"])
@@ -202,14 +207,15 @@ def main(argv: list[str] | None = None) -> int:
                   "targets_met": {"b>=4a": b >= 4 * a, "b>=0.7c": b >= 0.7 * c,
                                   "d>=30a": d >= 30 * a}})
         results["formats"][name] = r
-        rows.append((name, a, b, r["c_raw_decode_1_worker_clips_per_s"], c, d))
+        rows.append((name, a, b1, b, r["c_raw_decode_1_worker_clips_per_s"], c, d))
 
     print(f"\nclips/s, {CFG.n_frames}x{CFG.size}x{CFG.size}, step {CFG.frame_step}, "
           f"batch {BATCH}, {cores} cores")
-    print(f"{'format':<10} {'(a) naive':>10} {'(b) ours':>10} {'(c) 1 wkr':>10} "
+    print("(b) is the second epoch; 'b ep1' includes graph tracing and indexing each file")
+    print(f"{'format':<10} {'(a) naive':>10} {'b ep1':>7} {'(b) ours':>9} {'(c) 1 wkr':>10} "
           f"{'(c) ' + str(cores) + ' wkr':>10} {'(d) cached':>11}  b/a   b/c   d/a")
-    for name, a, b, c1, c, d in rows:
-        print(f"{name:<10} {a:>10.1f} {b:>10.1f} {c1:>10.1f} {c:>10.1f} {d:>11.1f} "
+    for name, a, b1, b, c1, c, d in rows:
+        print(f"{name:<10} {a:>10.1f} {b1:>7.1f} {b:>9.1f} {c1:>10.1f} {c:>10.1f} {d:>11.1f} "
               f"{b / a:>5.1f} {b / c:>5.2f} {d / a:>5.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:

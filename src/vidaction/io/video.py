@@ -162,10 +162,11 @@ class _PyAVReader:
         self.decoded = 0  # frames decoded so far: what seeking saves shows up here
 
     def _configure_threads(self) -> None:
+        # threads=1 when clips are decoded in parallel (the pipeline): FFmpeg's own threads
+        # would only compete with the other clips. 0 lets FFmpeg choose, for one big read.
         cc = self.stream.codec_context
-        if self.threads != 1:
-            cc.thread_type = "AUTO"
-            cc.thread_count = self.threads  # 0: let FFmpeg choose
+        cc.thread_count = self.threads
+        cc.thread_type = "AUTO" if self.threads != 1 else "SLICE"
 
     def _build_index(self) -> _Index:
         import av
@@ -367,7 +368,7 @@ def _quiet_ffmpeg() -> None:
     """FFmpeg's own log lines would duplicate our one-line errors."""
     import av.logging
 
-    av.logging.set_level(av.logging.PANIC)
+    av.logging.set_level(None)  # a Python log callback can deadlock threaded decoding
 
 
 def _ffmpeg_msg(e: Exception) -> str:

@@ -21,19 +21,22 @@ MISSING_STAGES = [
 ]
 
 
-def run_demo(out: Path, force: bool = False, progress: bool = True) -> int:
+def run_demo(out: Path, force: bool = False, progress: bool = True,
+             data: dict | None = None) -> int:
+    """Returns the exit status; `data` overrides DEMO_DATA (tests use a tiny set)."""
     from vidaction.data.builtin import preview_dataset, render_dataset
     from vidaction.data.check import check_dataset, format_report
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import SamplingConfig
 
     out = Path(out)
+    settings = {**DEMO_DATA, **(data or {})}
     data = out / "data"
     t0 = time.perf_counter()
     print(f"[1/4] built-in dataset -> {data}", flush=True)
     try:
         render_dataset(data, progress=progress, force=force, workers=min(2, os.cpu_count() or 1),
-                       **DEMO_DATA)
+                       **settings)
     except ValueError as e:
         raise UserError(str(e)) from None
 
@@ -46,7 +49,7 @@ def run_demo(out: Path, force: bool = False, progress: bool = True) -> int:
 
     print("[4/4] input pipeline: one epoch of the train split", flush=True)
     train = report.dataset.split("train")
-    cfg = SamplingConfig(n_frames=8, frame_step=6, size=DEMO_DATA["size"])
+    cfg = SamplingConfig(n_frames=8, frame_step=6, size=settings["size"])
     ds = make_dataset(train, cfg, training=True, batch_size=8, seed=0)
     t = time.perf_counter()
     n = sum(int(y.shape[0]) for _, y in ds)

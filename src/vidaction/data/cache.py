@@ -7,6 +7,7 @@ entries are never served.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,14 +20,19 @@ from vidaction.data.sampling import SamplingConfig
 
 
 def file_identity(path: str | os.PathLike) -> tuple:
-    """What makes two reads of a file the same: resolved path, mtime, size."""
-    p = Path(path)
-    st = p.stat()
-    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    """What makes two reads of a file the same: absolute path, mtime, size."""
+    st = os.stat(path)
+    return (os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _cfg_text(cfg: SamplingConfig) -> str:
+    return json.dumps(cfg.as_dict(), sort_keys=True)
 
 
 def clip_key(identity: tuple, cfg: SamplingConfig, slot: str) -> str:
-    blob = json.dumps([*identity, cfg.as_dict(), slot], sort_keys=True)
+    """Hex key of one clip; computed on every read, so kept to a stat and a hash."""
+    blob = "\x00".join([*(str(v) for v in identity), _cfg_text(cfg), slot])
     return hashlib.sha1(blob.encode()).hexdigest()
 
 

@@ -598,22 +598,25 @@ def _transfer(zf: zipfile.ZipFile, url: str, out: Path, classes: list[str],
         from tqdm import tqdm
 
         bar = tqdm(total=need, unit="B", unit_scale=True, desc="ucf101", dynamic_ncols=True)
-    state = {"zf": zf}
+    remote = url.startswith(("http://", "https://"))
+    state: dict[str, zipfile.ZipFile | None] = {"zf": zf}
 
-    def reopen() -> None:
-        if url.startswith(("http://", "https://")):
-            try:
-                state["zf"].close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close
-                pass
+    def attempt(m: Member, dest: Path) -> str:
+        if state["zf"] is None:  # the connection broke last time: list the archive afresh
             state["zf"] = _open_archive(url, timeout)
+        return _extract(state["zf"], m, dest, bar)
+
+    def drop_connection() -> None:
+        if remote and state["zf"] is not None:
+            if state["zf"] is not zf:
+                state["zf"].close()
+            state["zf"] = None
 
     try:
         todo.sort(key=lambda t: t[1].offset)  # sequential reads of the archive
         for i, (split, m, dest) in enumerate(todo):
-            sha = _with_retries(f"{url}: {m.name}",
-                                lambda m=m, dest=dest: _extract(state["zf"], m, dest, bar),
-                                retries, backoff, on_error=reopen)
+            sha = _with_retries(f"{url}: {m.name}", lambda m=m, dest=dest: attempt(m, dest),
+                                retries, backoff, on_error=drop_connection)
             result.fetched += 1
             result.bytes_fetched += m.size
             entries.append(_entry(out, split, m, dest, sha))
@@ -622,7 +625,7 @@ def _transfer(zf: zipfile.ZipFile, url: str, out: Path, classes: list[str],
     finally:
         if bar is not None:
             bar.close()
-        if state["zf"] is not zf:
+        if state["zf"] is not None and state["zf"] is not zf:
             state["zf"].close()
         _write_outputs(out, url, classes, entries, settings)
     for e in sorted(entries, key=lambda e: e["path"]):

@@ -57,6 +57,26 @@ def _cmd_data_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_ucf101(args: argparse.Namespace) -> int:
+    from vidaction.data.ucf101 import DEFAULT_URL, fetch_subset
+
+    classes = [c for c in args.classes.split(",") if c.strip()] if args.classes else None
+    r = fetch_subset(Path(args.out), url=args.url or DEFAULT_URL, classes=classes, first=args.first,
+                     preset=args.preset, official_split=args.official_split, split=args.split,
+                     seed=args.seed, allow_group_leak=args.allow_group_leak,
+                     split_lists=args.split_lists, val_groups=args.val_groups,
+                     progress=not args.no_progress)
+    for line in r.refused:
+        print(f"refused member: {line}", file=sys.stderr)
+    for line in r.notes:
+        print(f"note: {line}", file=sys.stderr)
+    counts = r.counts()
+    print(f"UCF101 subset in {r.out}: {len(r.classes)} classes, "
+          + ", ".join(f"{s} {sum(counts[s].values())}" for s in counts) + " clips; "
+          f"fetched {r.fetched} ({r.bytes_fetched / 1e6:.1f} MB), kept {r.skipped}")
+    return 0
+
+
 def _positive(v: str) -> int:
     n = int(v)
     if n < 1:
@@ -122,6 +142,35 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--clips-per-class", type=_positive, default=3, metavar="N")
     pv.add_argument("--frames", type=_positive, default=4, help="frames per clip")
     pv.set_defaults(func=_cmd_data_preview)
+
+    uc = dsub.add_parser(
+        "ucf101", help="fetch a UCF101 subset by HTTP range requests",
+        description="Fetch chosen UCF101 clips into OUT/<split>/<class>/ with classes.txt and "
+                    "manifest.json, pulling only their bytes out of the remote zip. Splits "
+                    "keep each group (actor, scene) in one split.")
+    uc.add_argument("--out", required=True, help="output folder")
+    uc.add_argument("--url", default=None,
+                    help="zip URL (must serve range requests) or local zip path "
+                         "(default: the public UCF101 archive)")
+    ucc = uc.add_mutually_exclusive_group()
+    ucc.add_argument("--classes", help="comma-separated class names (any case)")
+    ucc.add_argument("--first", type=_positive, metavar="N",
+                     help="the first N classes alphabetically")
+    ucc.add_argument("--preset", choices=["seed25"], help="seed25: the reference's 25 classes")
+    uc.add_argument("--official-split", type=int, choices=[1, 2, 3],
+                    help="official protocol: test = groups 1-7 / 8-14 / 15-21 (default 1)")
+    uc.add_argument("--split", metavar="SPEC",
+                    help="clips per class, group-aware, e.g. train=30,val=10,test=10")
+    uc.add_argument("--seed", type=int, default=0, help="seed of the split")
+    uc.add_argument("--val-groups", type=int, metavar="N",
+                    help="official split: groups carved out of train for validation")
+    uc.add_argument("--allow-group-leak", action="store_true",
+                    help="with --split: the reference's per-class random split (inflated scores)")
+    uc.add_argument("--split-lists", metavar="PATH_OR_URL",
+                    help="UCF101TrainTestSplits-RecognitionTask.zip or its folder; checked "
+                         "against the group rule")
+    uc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    uc.set_defaults(func=_cmd_data_ucf101)
 
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",
                           description="Render the built-in dataset and run every stage "

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 import zlib
 from collections import defaultdict
@@ -65,6 +66,8 @@ class _Server(ThreadingHTTPServer):
         self.files, self.ranges = files, ranges
         self.served = 0  # body bytes sent
         self.fail_after: int | None = None  # cut every body once this many bytes went out
+        self.stall_after: int | None = None  # hold the transfer here until `go` is set
+        self.stalled, self.go = threading.Event(), threading.Event()
         self.lock = threading.Lock()
 
     @property
@@ -114,6 +117,13 @@ class _Handler(BaseHTTPRequestHandler):
                 body = body[:max(0, srv.fail_after - srv.served)]
             srv.served += len(body)
         try:
+            if srv.stall_after is not None and srv.served > srv.stall_after:
+                cut = len(body) // 2
+                self.wfile.write(body[:cut])
+                self.wfile.flush()
+                srv.stalled.set()
+                srv.go.wait(20)
+                body = body[cut:]
             self.wfile.write(body)
         except OSError:
             pass  # the client hung up early (e.g. no range support): fine
@@ -123,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 def server(archive):
     files = {"/UCF101.zip": archive.read_bytes()}
     srv = _Server(files)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     t.start()
     yield srv
     srv.shutdown()
@@ -288,6 +298,49 @@ def test_interrupted_transfer_resumes_with_only_the_missing_clips(server, archiv
     assert server.served <= _spans(archive, missing) + _listing_cost(archive)
 
 
+def test_no_partial_file_under_its_final_name_during_transfer(server, archive, tmp_path):
+    out = tmp_path / "ucf"
+    server.stall_after = _listing_cost(archive) + 100_000
+    errors: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            fetch_subset(out, url=_zip_url(server), classes=["Punch"], progress=False,
+                         retries=0)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    t = threading.Thread(target=fetch)
+    t.start()
+    try:
+        assert server.stalled.wait(20)
+        time.sleep(0.2)  # let the client write what it has
+        with zipfile.ZipFile(archive) as z:
+            crc = {Path(i.filename).name: i.CRC for i in z.infolist()}
+        final = [p for p in out.rglob("*.avi") if not p.name.startswith(".")]
+        partial = [p for p in out.rglob(".*.part")]
+        assert partial, "the member in transfer should sit under a temporary name"
+        assert all(zlib.crc32(p.read_bytes()) == crc[p.name] for p in final)
+    finally:
+        server.go.set()
+        t.join(30)
+    assert not errors
+    assert len(list(out.rglob("*.avi"))) == _n_clips("Punch")
+    assert not list(out.rglob(".*.part"))
+
+
+def test_damaged_clip_is_fetched_again(archive, tmp_path):
+    out = tmp_path / "ucf"
+    r = fetch_subset(out, url=str(archive), classes=["Punch"], progress=False)
+    victim = r.paths["train"][0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, wrong content
+    victim.write_bytes(bytes(data))
+    r2 = fetch_subset(out, url=str(archive), classes=["Punch"], progress=False)
+    assert (r2.fetched, r2.skipped) == (1, _n_clips("Punch") - 1)
+    assert victim.read_bytes() != bytes(data)
+
+
 def test_network_errors_retry_then_fail_in_one_line(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -379,3 +432,12 @@ def test_cli(server, tmp_path):
              "--split", "train=3,val=1,test=1", "--allow-group-leak", "--no-progress")
     assert p.returncode == 0, p.stderr
     assert "inflated" in p.stderr
+
+
+def test_check_group_rule_catches_a_shared_group():
+    def m(g: int, c: int) -> ucf101.Member:
+        return ucf101.Member(f"UCF101/v_Punch_g{g:02d}_c{c:02d}.avi", "Punch", g, c, 1, 0, 0)
+
+    ucf101.check_group_rule({"train": [m(1, 1), m(1, 2)], "test": [m(2, 1)]})
+    with pytest.raises(FetchError, match="punch/g01"):
+        ucf101.check_group_rule({"train": [m(1, 1)], "test": [m(1, 2)]})

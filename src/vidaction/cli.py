@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,11 +62,15 @@ def _cmd_data_ucf101(args: argparse.Namespace) -> int:
     from vidaction.data.ucf101 import DEFAULT_URL, fetch_subset
 
     classes = [c for c in args.classes.split(",") if c.strip()] if args.classes else None
-    r = fetch_subset(Path(args.out), url=args.url or DEFAULT_URL, classes=classes, first=args.first,
-                     preset=args.preset, official_split=args.official_split, split=args.split,
-                     seed=args.seed, allow_group_leak=args.allow_group_leak,
-                     split_lists=args.split_lists, val_groups=args.val_groups,
-                     progress=not args.no_progress)
+    with warnings.catch_warnings():  # the group-leak warning, as one line
+        warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
+                                                          file=sys.stderr)
+        r = fetch_subset(Path(args.out), url=args.url or DEFAULT_URL, classes=classes,
+                         first=args.first, preset=args.preset,
+                         official_split=args.official_split, split=args.split,
+                         seed=args.seed, allow_group_leak=args.allow_group_leak,
+                         split_lists=args.split_lists, val_groups=args.val_groups,
+                         progress=not args.no_progress)
     for line in r.refused:
         print(f"refused member: {line}", file=sys.stderr)
     for line in r.notes:

@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=96, help="clips per measurement")
     ap.add_argument("--videos", type=int, default=16, help="distinct videos per format")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="measure each rate this many times and keep the best (less noise)")
     ap.add_argument("--work", type=Path, default=None, help="where to keep generated videos")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "pipeline.json")
     args = ap.parse_args(argv)
@@ -186,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     work = args.work or Path(tempfile.mkdtemp(prefix="vidaction-bench-"))
     results = {"config": {"n_frames": CFG.n_frames, "frame_step": CFG.frame_step,
+                          "repeat": args.repeat, "statistic": "best of repeat",
                           "size": CFG.size, "batch": BATCH, "clips": args.clips,
                           "source": "320x240, 25 fps, 7 s", "cores": cores,
                           "tensorflow": tf.__version__, "python": platform.python_version()},
@@ -196,15 +199,19 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         paths = make_videos(folder, args.videos, ext, gop)
         with tempfile.TemporaryDirectory() as cache:
-            b1, b2 = ours_rates(paths, args.clips)
+            def best(fn, *a):
+                return max(fn(*a) for _ in range(args.repeat))
+
+            bs = [ours_rates(paths, args.clips) for _ in range(args.repeat)]
             r = {
-                "a_naive_clips_per_s": naive_rate(paths, args.clips),
-                "b_ours_first_epoch_clips_per_s": b1,
-                "b_ours_clips_per_s": b2,
-                "c_raw_decode_1_worker_clips_per_s": raw_decode_rate(paths, args.clips, 1),
-                "c_raw_decode_clips_per_s": raw_decode_rate(paths, args.clips, cores),
-                "d_ours_cached_epoch2_clips_per_s": ours_rates(paths, args.clips,
-                                                               Path(cache))[1],
+                "a_naive_clips_per_s": best(naive_rate, paths, args.clips),
+                "b_ours_first_epoch_clips_per_s": max(b[0] for b in bs),
+                "b_ours_clips_per_s": max(b[1] for b in bs),
+                "c_raw_decode_1_worker_clips_per_s": best(raw_decode_rate, paths, args.clips, 1),
+                "c_raw_decode_clips_per_s": best(raw_decode_rate, paths, args.clips, cores),
+                "d_ours_cached_epoch2_clips_per_s": max(
+                    ours_rates(paths, args.clips, Path(cache) / str(i))[1]
+                    for i in range(args.repeat)),
             }
         a, b, c, d = (r["a_naive_clips_per_s"], r["b_ours_clips_per_s"],
                       r["c_raw_decode_clips_per_s"], r["d_ours_cached_epoch2_clips_per_s"])
@@ -213,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                   "targets_met": {"b>=4a": b >= 4 * a, "b>=0.7c": b >= 0.7 * c,
                                   "d>=30a": d >= 30 * a}})
         results["formats"][name] = r
-        rows.append((name, a, b1, b, r["c_raw_decode_1_worker_clips_per_s"], c, d))
+        rows.append((name, a, r["b_ours_first_epoch_clips_per_s"], b,
+                     r["c_raw_decode_1_worker_clips_per_s"], c, d))
 
     print(f"\nclips/s, {CFG.n_frames}x{CFG.size}x{CFG.size}, step {CFG.frame_step}, "
           f"batch {BATCH}, {cores} cores")
@@ -223,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, a, b1, b, c1, c, d in rows:
         print(f"{name:<15} {a:>10.1f} {b1:>7.1f} {b:>9.1f} {c1:>10.1f} {c:>10.1f} {d:>11.1f} "
               f"{b / a:>5.1f} {b / c:>5.2f} {d / a:>5.0f}")
+    print("\nmarkdown:\n| format (keyframe every) | (a) reference | (b) ours | (c) raw decode, "
+          f"{cores} workers | (d) ours, cached epoch | b/a | b/c | d/a |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (name, a, _, b, _, c, d), r in zip(rows, results["formats"].values(), strict=True):
+        print(f"| {name} ({r['keyframe_interval']}) | {a:.1f} | {b:.1f} | {c:.1f} | {d:.0f} | "
+              f"{b / a:.1f}x | {b / c:.2f} | {d / a:.0f}x |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(results, indent=2) + "\n")

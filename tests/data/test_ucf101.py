@@ -199,7 +199,7 @@ def test_fetches_only_chosen_members_and_second_run_transfers_nothing(server, ar
     r2 = fetch_subset(out, url=_zip_url(server), first=2, split="train=4,val=2,test=2",
                       progress=False, retries=0)
     assert (r2.fetched, r2.skipped) == (0, 16)
-    assert server.served - before <= _listing_cost(archive)
+    assert server.served - before == 0  # the listing is remembered, the clips are on disk
     assert r2.paths == r.paths
 
 

@@ -523,10 +523,15 @@ def fetch_subset(
         official_split = 1
     lists = read_split_lists(split_lists, timeout) if split_lists is not None else None
 
-    zf = _with_retries(f"{url}: listing the archive", lambda: _open_archive(url, timeout),
-                       retries, backoff)
+    listed = _cached_listing(out, url)
+    zf = None
+    if listed is None:  # remember the listing: a re-run then needs no request at all
+        zf = _with_retries(f"{url}: listing the archive", lambda: _open_archive(url, timeout),
+                           retries, backoff)
+        listed = parse_members(zf.infolist())
+        _save_listing(out, url, *listed)
     try:
-        members, refused = parse_members(zf.infolist())
+        members, refused = listed
         if not members:
             raise FetchError(f"{url}: no UCF101 clips (UCF101/v_<Class>_g<NN>_c<NN>.avi) inside")
         chosen = choose_classes({m.class_name for m in members}, classes, first, preset)
@@ -552,10 +557,32 @@ def fetch_subset(
                              "allow_group_leak": allow_group_leak,
                              "split_lists": str(split_lists) if split_lists else None})
     finally:
-        zf.close()
+        if zf is not None:
+            zf.close()
 
 
-def _transfer(zf: zipfile.ZipFile, url: str, out: Path, classes: list[str],
+_LISTING = "archive-listing.json"  # member names, sizes, CRCs of the zip
+
+
+def _cached_listing(out: Path, url: str) -> tuple[list[Member], list[str]] | None:
+    try:
+        data = json.loads((out / _LISTING).read_text())
+        if data.get("url") != url:
+            return None
+        return [Member(*m) for m in data["members"]], list(data["refused"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _save_listing(out: Path, url: str, members: list[Member], refused: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / _LISTING, json.dumps({
+        "url": url, "refused": refused,
+        "members": [[m.name, m.class_name, m.group, m.clip, m.size, m.crc, m.offset]
+                    for m in members]}))
+
+
+def _transfer(zf: zipfile.ZipFile | None, url: str, out: Path, classes: list[str],
               plan: list[tuple[str, Member, Path]], refused: list[str], notes: list[str],
               progress: bool, retries: int, backoff: float, timeout: float,
               settings: dict) -> FetchResult:
@@ -602,7 +629,7 @@ def _transfer(zf: zipfile.ZipFile, url: str, out: Path, classes: list[str],
     state: dict[str, zipfile.ZipFile | None] = {"zf": zf}
 
     def attempt(m: Member, dest: Path) -> str:
-        if state["zf"] is None:  # the connection broke last time: list the archive afresh
+        if state["zf"] is None:  # not open yet (cached listing) or the connection broke
             state["zf"] = _open_archive(url, timeout)
         return _extract(state["zf"], m, dest, bar)
 

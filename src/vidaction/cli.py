@@ -89,6 +89,28 @@ def _positive(v: str) -> int:
     return n
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from vidaction.train import TrainConfig, train
+
+    if not args.resume and not args.data:
+        raise UserError("--data is required (unless --resume)")
+    cfg = TrainConfig(
+        data=args.data or "", out=args.out, model=args.model, epochs=args.epochs,
+        batch_size=args.batch_size, frames=args.frames, frame_step=args.frame_step,
+        size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
+        pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
+        seed=args.seed, clip_cache=args.clip_cache)
+    train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from vidaction.models import format_model_table
+
+    print(format_model_table(with_params=not args.no_params))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vidaction.demo import run_demo
 
@@ -176,6 +198,42 @@ def build_parser() -> argparse.ArgumentParser:
                          "against the group rule")
     uc.add_argument("--no-progress", action="store_true", help="no progress bar")
     uc.set_defaults(func=_cmd_data_ucf101)
+
+    tr = sub.add_parser(
+        "train", help="train a classifier on a dataset folder",
+        description="Train on the train split, validate on the val split (never on test), "
+                    "keep the best epoch, log to CSV and TensorBoard, save the model in OUT. "
+                    "A killed run continues with --resume.")
+    tr.add_argument("--data", help="dataset folder (any layout `data check` accepts)")
+    tr.add_argument("--out", required=True, help="run folder to create")
+    tr.add_argument("--model", default="movinet-a0-stream",
+                    help="model name, see `vidaction models` (default: %(default)s)")
+    tr.add_argument("--epochs", type=_positive, default=10)
+    tr.add_argument("--batch-size", type=_positive, default=8)
+    tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
+    tr.add_argument("--frame-step", type=_positive, default=15, help="frames between samples")
+    tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
+    tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
+    tr.add_argument("--pretrained", help="'auto' (download), 'none', or a local tarball or "
+                                         "checkpoint (default: auto where weights exist)")
+    tr.add_argument("--weights-url", help="where --pretrained auto downloads from")
+    tr.add_argument("--train-backbone", action="store_true",
+                    help="fine-tune the whole backbone instead of only the head")
+    tr.add_argument("--patience", type=_positive, default=3,
+                    help="epochs without a better val_loss before stopping")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
+    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+    tr.add_argument("--force", action="store_true", help="replace a run already in --out")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_cmd_train)
+
+    mo = sub.add_parser("models", help="list the model names",
+                        description="Model names with input size, frames, parameters and "
+                                    "whether pretrained weights exist.")
+    mo.add_argument("--no-params", action="store_true",
+                    help="skip counting parameters (that builds every model)")
+    mo.set_defaults(func=_cmd_models)
 
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",
                           description="Render the built-in dataset and run every stage "

@@ -1,0 +1,235 @@
+"""`vidaction train`: Keras `fit` with honest validation, keep-best, logs and resume.
+
+The validation split comes from the dataset (or is carved from train by group); the test
+split never reaches this module. Everything needed to resume sits in one TensorFlow
+checkpoint per epoch (model, optimizer, epoch, early-stopping state), which TensorFlow
+commits by renaming its index file, so a kill at any moment loses at most the epoch in
+progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+from tqdm import tqdm
+
+import vidaction
+from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
+from vidaction.errors import UserError
+from vidaction.train.run import RunError, read_json, save_model_atomically, write_json
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    model: str = "movinet-a0-stream"
+    epochs: int = 10
+    batch_size: int = 8
+    frames: int | None = None  # None: the model's default
+    frame_step: int = 15
+    size: int | None = None  # None: the model's native resolution
+    resize: str = "letterbox"
+    lr: float = 1e-3
+    freeze_backbone: bool = True
+    pretrained: str | None = None  # None: "auto" where weights exist, else "none"
+    weights_url: str | None = None
+    patience: int = 3
+    seed: int = 0
+    clip_cache: str | None = None  # folder for decoded clips; None: decode every epoch
+    val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
+    test_fraction: float = 0.2
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "frame_step", "patience"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.lr <= 0:
+            raise UserError("--lr must be positive")
+
+
+def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str | None]:
+    """Train and validation clips; a missing val split is carved from train, by group."""
+    train, val = ds.split("train"), ds.split("val")
+    if not train:
+        raise UserError(f"{ds.root}: no training clips")
+    if val:
+        return train, val, None
+    groups = sorted({c.group for c in train})
+    assign = stratified_split(groups, cfg.val_fraction, 0.0, seed=(cfg.seed, "val"))
+    val = [c for c in train if assign[c.group] == "val"]
+    train = [c for c in train if assign[c.group] == "train"]
+    if not val:
+        raise UserError(f"{ds.root}: no val split and too few clips to carve one")
+    return train, val, f"no val split: {len(val)} clips carved from train by group"
+
+
+class Keeper(tf_keras.callbacks.Callback):
+    """Per-epoch bookkeeping: best and last checkpoints, history, early stopping.
+
+    The history travels inside the epoch checkpoint, so what --resume restores always
+    agrees with the weights; history.json and log.csv are written from it afterwards.
+    """
+
+    def __init__(self, out: Path, ckpt, last, best, patience: int, skips):
+        super().__init__()
+        self.out, self.ckpt, self.last, self.best = out, ckpt, last, best
+        self.patience, self.skips = patience, skips
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        ck = self.ckpt
+        val_loss = logs.get("val_loss", math.inf)
+        improved = val_loss < float(ck.best_val_loss.numpy())
+        if improved:
+            ck.best_val_loss.assign(val_loss)
+            ck.best_epoch.assign(epoch + 1)
+            ck.wait.assign(0)
+            self.best.save(checkpoint_number=epoch + 1)
+        else:
+            ck.wait.assign_add(1)
+        history = json.loads(ck.history.numpy().decode())
+        history["epochs"].append({"epoch": epoch + 1, **logs, "best": bool(improved)})
+        history["skipped_files"] = {**history.get("skipped_files", {}), **self.skips.counts}
+        ck.history.assign(json.dumps(history))
+        ck.epoch.assign(epoch + 1)
+        self.last.save(checkpoint_number=epoch + 1)  # the commit point of the epoch
+        write_history(self.out, history)
+        if int(ck.wait.numpy()) >= self.patience:
+            self.model.stop_training = True
+
+
+def write_history(out: Path, history: dict) -> None:
+    """history.json, and the same numbers as log.csv (one row per epoch)."""
+    write_json(out / "history.json", history)
+    rows = history["epochs"]
+    keys = sorted({k for r in rows for k in r} - {"epoch", "best"})
+    lines = [",".join(["epoch", *keys])]
+    lines += [",".join([str(r["epoch"]), *(f"{r[k]:.6g}" if k in r else "" for k in keys)])
+              for r in rows]
+    tmp = out / f".log.csv.{os.getpid()}.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out / "log.csv")
+
+
+class Progress(tf_keras.callbacks.Callback):
+    """A tqdm bar per epoch, then one summary line."""
+
+    def __init__(self, steps: int, epochs: int, enabled: bool):
+        super().__init__()
+        self.steps, self.epochs, self.enabled = steps, epochs, enabled
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+                        unit="batch", disable=not self.enabled, file=sys.stderr, leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.bar.update()
+        if logs:
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", acc=f"{logs.get('accuracy', 0):.3f}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.close()
+        print(f"epoch {epoch + 1}/{self.epochs}: " + "  ".join(
+            f"{k} {v:.4f}" for k, v in (logs or {}).items()), flush=True)
+
+
+def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
+          progress: bool = True) -> Path:
+    """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout."""
+    from vidaction.data.pipeline import make_dataset
+    from vidaction.data.sampling import SamplingConfig
+    from vidaction.models import create_model, model_info
+
+    out = Path(cfg.out)
+    if resume:
+        if not (out / "config.json").exists():
+            raise RunError(f"{out}: nothing to resume (no config.json)")
+        saved = read_json(out / "config.json")["train"]
+        saved["epochs"] = max(cfg.epochs, saved["epochs"]) if cfg.epochs else saved["epochs"]
+        cfg = TrainConfig(**saved)
+    elif out.exists() and any(out.iterdir()):
+        if not force:
+            raise RunError(f"{out} already holds a run; --resume continues it, --force "
+                           "replaces it")
+        shutil.rmtree(out)
+    cfg.validate()
+    info = model_info(cfg.model)
+    frames, size = cfg.frames or info.frames, cfg.size or info.size
+    pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
+    sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize)
+
+    ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    train_clips, val_clips, note = _splits(ds, cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "classes.txt").write_text("".join(f"{c}\n" for c in ds.classes))
+    write_json(out / "config.json", {
+        "train": dataclasses.asdict(cfg),
+        "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
+                  "num_classes": len(ds.classes)},
+        "sampling": sampling.as_dict(),
+        "classes": ds.classes,
+        "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
+                    "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
+        "vidaction": vidaction.__version__,
+    })
+    if note:
+        print(note)
+
+    tf_keras.utils.set_random_seed(cfg.seed)
+    model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
+                         pretrained=pretrained, weights_url=cfg.weights_url,
+                         freeze_backbone=cfg.freeze_backbone)
+    optimizer = tf_keras.optimizers.Adam(cfg.lr)
+    model.compile(optimizer=optimizer,
+                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                               epoch=tf.Variable(0, dtype=tf.int64),
+                               best_val_loss=tf.Variable(math.inf, dtype=tf.float64),
+                               best_epoch=tf.Variable(0, dtype=tf.int64),
+                               wait=tf.Variable(0, dtype=tf.int64),
+                               history=tf.Variable(json.dumps({"epochs": []})))
+    last = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / "last"), max_to_keep=1)
+    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                      str(out / "checkpoints" / "best"), max_to_keep=1)
+    initial_epoch = 0
+    if resume and last.latest_checkpoint:
+        ckpt.restore(last.latest_checkpoint).expect_partial()
+        initial_epoch = int(ckpt.epoch.numpy())
+        print(f"resuming {out} after epoch {initial_epoch}")
+    elif resume:
+        print(f"{out}: no finished epoch to resume from; starting at epoch 1")
+
+    train_ds = make_dataset(train_clips, sampling, training=True, batch_size=cfg.batch_size,
+                            seed=cfg.seed + initial_epoch, cache_dir=cfg.clip_cache)
+    val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
+                          cache_dir=cfg.clip_cache)
+    steps = math.ceil(len(train_clips) / cfg.batch_size)
+    callbacks = [
+        Progress(steps, cfg.epochs, progress),
+        tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
+        Keeper(out, ckpt, last, best, cfg.patience, train_ds.skips),
+    ]
+    if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < cfg.patience:
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+
+    if best.latest_checkpoint:  # the final model carries the best validation weights
+        tf.train.Checkpoint(model=model).restore(best.latest_checkpoint).expect_partial()
+    save_model_atomically(model, out / "model")
+    if train_ds.skips.total:
+        print(f"skipped {len(train_ds.skips.counts)} unreadable file(s) during training; "
+              f"see {out / 'history.json'}")
+    print(f"best epoch {int(ckpt.best_epoch.numpy())} "
+          f"(val_loss {float(ckpt.best_val_loss.numpy()):.4f}); model saved in {out / 'model'}")
+    return out

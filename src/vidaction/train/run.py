@@ -1,0 +1,80 @@
+"""A run folder: everything needed to rebuild, resume and use a trained model.
+
+    RUN/config.json     the TrainConfig, plus the resolved frames/size/classes
+    RUN/classes.txt     class names in id order
+    RUN/history.json    per-epoch metrics (train and validation), files skipped
+    RUN/log.csv         the same numbers, one row per epoch
+    RUN/tensorboard/    TensorBoard event files
+    RUN/checkpoints/    last/ (model + optimizer + epoch, for --resume), best/ (weights)
+    RUN/model/          the final model (best validation weights), a tf-keras SavedModel
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidaction.errors import VidactionError
+
+
+class RunError(VidactionError):
+    """A run folder that is missing, incomplete or in the way."""
+
+
+def write_json(path: Path, data) -> None:
+    """Atomically: a reader (or a crash) never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing") from None
+    except ValueError as e:
+        raise RunError(f"{path}: not valid JSON ({e})") from None
+
+
+def save_model_atomically(model, target: Path) -> None:
+    """SavedModel into a temporary sibling folder, then swapped in by rename."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp), include_optimizer=False)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Run:
+    """A trained run, loaded back: the model, its classes and how it was made."""
+
+    path: Path
+    model: object
+    classes: list[str]
+    config: dict
+
+    def predict_logits(self, clips):
+        """Logits for a batch of uint8 clips (batch, frames, size, size, 3)."""
+        return self.model(clips, training=False).numpy()
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """The model saved at the end of training, with its classes and config."""
+    from vidaction.models import load_model
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder")
+    if not (path / "model").is_dir():
+        raise RunError(f"{path}: no saved model (training did not finish; try --resume)")
+    config = read_json(path / "config.json")
+    classes = [c for c in (path / "classes.txt").read_text().splitlines() if c]
+    return Run(path, load_model(path / "model"), classes, config)

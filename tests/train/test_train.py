@@ -1,0 +1,134 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vidaction.data.builtin import render_dataset
+from vidaction.errors import VidactionError
+
+TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
+            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return render_dataset(tmp_path_factory.mktemp("data") / "tiny", progress=False, **TINY)
+
+
+def _cfg(data, out, **kw):
+    from vidaction.train import TrainConfig
+
+    base = dict(data=str(data), out=str(out), model="r2plus1d", epochs=2, batch_size=3,
+                frames=4, frame_step=3, size=32, patience=5)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_train_writes_a_complete_run_and_load_run_predicts_the_same(data, tmp_path):
+    import tensorflow as tf
+
+    from vidaction.models import create_model
+    from vidaction.train import load_run, train
+
+    run = train(_cfg(data, tmp_path / "run"), progress=False)
+    for name in ("config.json", "classes.txt", "history.json", "log.csv"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").rglob("*tfevents*"))
+    hist = json.loads((run / "history.json").read_text())
+    assert [e["epoch"] for e in hist["epochs"]] == [1, 2]
+    assert all("val_loss" in e and "val_accuracy" in e for e in hist["epochs"])
+    assert len((run / "log.csv").read_text().strip().splitlines()) == 3  # header + 2
+    assert hist == json.loads(json.dumps(hist)) and "skipped_files" in hist
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == {"name": "r2plus1d", "frames": 4, "size": 32,
+                               "pretrained": "none", "num_classes": 3}
+    assert (run / "classes.txt").read_text().split() == ["clap", "sit_down", "stand_up"]
+
+    loaded = load_run(run)
+    assert loaded.classes == ["clap", "sit_down", "stand_up"]
+    # the saved model holds the best validation epoch's weights
+    ref = create_model("r2plus1d", 3, frames=4, size=32)
+    best = tf.train.latest_checkpoint(str(run / "checkpoints" / "best"))
+    tf.train.Checkpoint(model=ref).restore(best).expect_partial()
+    clips = np.random.default_rng(0).integers(0, 256, (2, 4, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(loaded.predict_logits(clips), ref(clips, training=False).numpy(),
+                               atol=1e-5)
+
+
+def test_test_split_never_reaches_fit(data, tmp_path, monkeypatch):
+    import vidaction.data.pipeline as pipeline
+    from vidaction.train import train
+
+    seen = []
+    real = pipeline.make_dataset
+
+    def spy(clips, *a, **k):
+        seen.extend(c.split for c in clips)
+        return real(clips, *a, **k)
+
+    monkeypatch.setattr(pipeline, "make_dataset", spy)
+    train(_cfg(data, tmp_path / "run", epochs=1), progress=False)
+    assert set(seen) == {"train", "val"}
+
+
+def test_existing_run_needs_force(data, tmp_path):
+    from vidaction.train import train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(VidactionError, match="--force"):
+        train(_cfg(data, out, epochs=1), progress=False)
+    assert (out / "notes.txt").read_text() == "mine"
+    train(_cfg(data, out, epochs=1), force=True, progress=False)
+    assert not (out / "notes.txt").exists() and (out / "model").is_dir()
+
+
+def test_resume_after_sigkill(data, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vidaction.cli", "train", "--data", str(data), "--out",
+           str(out), "--model", "r2plus1d", "--epochs", "3", "--batch-size", "3", "--frames",
+           "4", "--frame-step", "3", "--size", "32", "--patience", "5", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    hist = out / "history.json"
+    committed = out / "checkpoints" / "last" / "checkpoint"  # written once epoch 1 is saved
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not committed.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
+    time.sleep(0.3)  # inside epoch 2
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(json.loads(hist.read_text())["epochs"])
+    assert 1 <= done < 3
+    assert not (out / "model").exists()
+
+    r = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming {out} after epoch {done}" in r.stdout
+    epochs = json.loads(hist.read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    best = min(epochs, key=lambda e: e["val_loss"])
+    assert best["best"]
+    assert f"best epoch {best['epoch']}" in r.stdout
+    assert (out / "model").is_dir()
+    rows = (out / "log.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,accuracy,loss,val_accuracy,val_loss")
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [1, 2, 3]
+
+
+def test_bad_train_flags_are_one_line(data, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "vidaction.cli", "train", "--data", str(data),
+                        "--out", str(tmp_path / "r"), "--model", "no-such-net"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "unknown model 'no-such-net'" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "vidaction.cli", "train", "--out",
+                        str(tmp_path / "nothing"), "--resume"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "nothing to resume" in r.stderr

@@ -1,0 +1,17 @@
+"""Video classifiers: `create_model(name, num_classes)` and the names it knows."""
+
+from vidaction.models.factory import (
+    MODELS,
+    ModelInfo,
+    count_params,
+    create_model,
+    format_model_table,
+    list_models,
+    load_model,
+    model_info,
+    save_model,
+)
+
+__all__ = ["MODELS", "ModelInfo", "count_params", "create_model", "format_model_table",
+           "list_models", "load_model", "model_info",
+           "save_model"]

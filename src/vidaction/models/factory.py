@@ -1,0 +1,188 @@
+"""One `create_model` over plain factory functions, timm style: a dict from name to factory.
+
+Every model takes a clip batch (batch, frames, H, W, 3) of RGB pixel values 0..255, uint8 or
+float (what the data pipeline emits), and returns logits (batch, num_classes). The scaling to
+[0, 1] that MoViNet was trained on happens inside the model, in a standard Rescaling layer, so
+a saved model needs no preprocessing code next to it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import vidaction  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from vidaction.errors import UserError
+from vidaction.models import movinet as mv
+from vidaction.models.r2plus1d import r2plus1d_factory
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `vidaction models` shows about one name."""
+
+    name: str
+    size: int
+    frames: int
+    pretrained: bool
+    description: str
+
+    @property
+    def params(self) -> int:
+        """Parameters with a 600-class head, counted on first use (building costs seconds)."""
+        return count_params(self.name)
+
+
+def _movinet_factory(model_id: str, stream: bool):
+    cfg = mv.MovinetConfig(model_id, stream)
+
+    def factory(num_classes: int, frames: int, size: int, pretrained: str,
+                weights_url: str | None, cache_dir, freeze_backbone: bool, dropout_rate: float):
+        import tf_keras
+
+        if pretrained != "none":
+            from vidaction.models import pretrained as pt
+
+            # Fetch and unpack before the slow build, so a bad URL or file fails at once.
+            with tempfile.TemporaryDirectory(prefix="vidaction-weights-") as work:
+                prefix = pt.resolve(pretrained, cfg, weights_url, cache_dir, Path(work))
+                backbone = mv.build_backbone(cfg)
+                pt.load_movinet_backbone(backbone, cfg, prefix)
+        else:
+            backbone = mv.build_backbone(cfg)
+        classifier = mv.build_classifier(backbone, cfg, num_classes, frames, size,
+                                         dropout_rate=dropout_rate)
+        backbone.trainable = not freeze_backbone
+        clip = tf_keras.Input((frames, size, size, 3), name="clip")
+        x = tf_keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(clip)
+        logits = classifier(x)
+        return tf_keras.Model(clip, logits, name=f"movinet_{model_id}_{cfg.variant}")
+
+    return factory
+
+
+_DESCRIPTIONS = {
+    False: "MoViNet-{u} base: 3-D convs, non-causal (the reference's model), Kinetics-600",
+    True: "MoViNet-{u} stream: causal (2+1)D convs, fast on CPU, Kinetics-600",
+}
+
+MODELS: dict[str, Callable] = {}
+_INFO: dict[str, ModelInfo] = {}
+for _stream in (False, True):
+    for _id, _res in mv.RESOLUTION.items():
+        _name = f"movinet-{_id}" + ("-stream" if _stream else "")
+        MODELS[_name] = _movinet_factory(_id, _stream)
+        _INFO[_name] = ModelInfo(_name, _res, mv.DEFAULT_FRAMES, True,
+                                 _DESCRIPTIONS[_stream].format(u=_id.upper()))
+
+
+# Trained from scratch (no pretrained weights): SPEC.md, Models 2.
+MODELS["r2plus1d"] = r2plus1d_factory
+_INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
+                              "(2+1)D ResNet, widths 16-128, layer norm; from scratch")
+
+
+def list_models() -> list[ModelInfo]:
+    """Every name `create_model` accepts, in listing order."""
+    return list(_INFO.values())
+
+
+def model_info(name: str) -> ModelInfo:
+    if name not in _INFO:
+        raise UserError(f"unknown model {name!r}; known: {', '.join(_INFO)}")
+    return _INFO[name]
+
+
+def create_model(name: str, num_classes: int, *, frames: int | None = None,
+                 size: int | None = None, pretrained: str = "none",
+                 weights_url: str | None = None, cache_dir: str | Path | None = None,
+                 freeze_backbone: bool = True, dropout_rate: float = 0.0):
+    """Build `name` with a fresh head for `num_classes`.
+
+    `pretrained`: "none" (random init), "auto" (download the official Kinetics-600 checkpoint,
+    or `weights_url`, into the cache) or a local tarball / checkpoint folder / prefix.
+    `freeze_backbone` applies whatever the weights: only the head trains when it is set.
+    """
+    info = model_info(name)
+    if num_classes < 1:
+        raise UserError(f"num_classes must be at least 1, got {num_classes}")
+    frames = frames or info.frames
+    size = size or info.size
+    if pretrained not in ("none", "auto") and not Path(pretrained).expanduser().exists() \
+            and not Path(str(pretrained) + ".index").exists():
+        raise UserError(f"--pretrained: {pretrained} is neither 'none', 'auto' nor an "
+                        "existing tarball or checkpoint")
+    model = MODELS[name](num_classes, frames, size, str(pretrained), weights_url, cache_dir,
+                         freeze_backbone, dropout_rate)
+    # What `load_model` needs to rebuild it; a str, so Keras does not track it.
+    model.vidaction_config = json.dumps(dict(
+        name=name, num_classes=num_classes, frames=frames, size=size,
+        freeze_backbone=freeze_backbone, dropout_rate=dropout_rate))
+    return model
+
+
+@functools.cache
+def count_params(name: str) -> int:
+    """Parameters of `name` with the 600-class Kinetics head (what the checkpoint holds)."""
+    import tf_keras
+
+    model = create_model(name, mv.KINETICS600, frames=1, size=32, freeze_backbone=False)
+    return int(sum(tf_keras.backend.count_params(w) for w in model.weights))
+
+
+def format_model_table(with_params: bool = True) -> str:
+    """The `vidaction models` listing; parameter counts build every model once (slow)."""
+    rows = [("name", "input", "frames", "params", "pretrained", "description")]
+    for m in list_models():
+        params = f"{count_params(m.name) / 1e6:.2f}M" if with_params else "-"
+        rows.append((m.name, f"{m.size}x{m.size}", str(m.frames), params,
+                     "k600" if m.pretrained else "no", m.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1]
+             for r in rows]
+    return "\n".join(lines)
+
+
+def save_model(model, path: str | Path) -> Path:
+    """Save a `create_model` model as a folder: model.json (how to build it) + weights.
+
+    Plain weights rather than a Keras SavedModel: the official MoViNet classes do not
+    round-trip through Keras serialization (.keras and .h5 fail, SavedModel takes minutes
+    and breaks for the stream variant). The folder is written under a temporary name and
+    renamed, so an interrupted save never leaves a half-written model at `path`.
+    """
+    config = getattr(model, "vidaction_config", None)
+    if config is None:
+        raise UserError("save_model takes models made by vidaction.models.create_model")
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_weights(str(tmp / "weights"))
+    (tmp / "model.json").write_text(config + "\n")
+    old = path.with_name(f"{path.name}.old-{os.getpid()}")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def load_model(path: str | Path):
+    """Rebuild a model saved by `save_model` and load its weights (every variable must match)."""
+    path = Path(path)
+    try:
+        config = json.loads((path / "model.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not a saved vidaction model ({e})") from None
+    model = create_model(config.pop("name"), config.pop("num_classes"), pretrained="none",
+                         **config)
+    status = model.load_weights(str(path / "weights"))
+    status.assert_existing_objects_matched()
+    return model

@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, frames=args.frames, frame_step=args.frame_step,
         size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
         pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
-        seed=args.seed, clip_cache=args.clip_cache)
+        seed=args.seed, clip_cache=args.clip_cache, augment=args.augment)
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="fine-tune the whole backbone instead of only the head")
     tr.add_argument("--patience", type=_positive, default=3,
                     help="epochs without a better val_loss before stopping")
+    tr.add_argument("--augment", action="store_true",
+                    help="flip, random resized crop, brightness/contrast and time jitter, "
+                         "the same for every frame of a clip (no flips with left/right classes)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")

@@ -59,6 +59,14 @@ def test_train_writes_a_complete_run_and_load_run_predicts_the_same(data, tmp_pa
                                atol=1e-5)
 
 
+def test_augmented_training_records_its_settings(data, tmp_path):
+    from vidaction.train import train
+
+    run = train(_cfg(data, tmp_path / "run", epochs=1, augment=True), progress=False)
+    aug = json.loads((run / "config.json").read_text())["augment"]
+    assert aug["flip"] is True and aug["time_jitter"] > 0
+
+
 def test_test_split_never_reaches_fit(data, tmp_path, monkeypatch):
     import vidaction.data.pipeline as pipeline
     from vidaction.train import train

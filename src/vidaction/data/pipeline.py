@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vidaction.data.augment import AugmentConfig, augment_clip, jitter_indices
 from vidaction.data.cache import ClipCache, clip_key, file_identity
 from vidaction.data.sampling import (
     SamplingConfig,
+    clip_indices,
     eval_starts,
-    read_clip,
     read_clips,
+    read_index_sets,
     train_start,
 )
 from vidaction.data.sources import Clip
@@ -60,7 +62,8 @@ class ClipLoader:
 
     def __init__(self, cfg: SamplingConfig, training: bool, clips_per_video: int = 1,
                  cache: ClipCache | None = None, skips: SkipLog | None = None,
-                 threads: int = 1):
+                 threads: int = 1, time_jitter: float = 0.0):
+        self.time_jitter = time_jitter
         self.cfg = cfg
         self.training = training
         self.clips_per_video = clips_per_video
@@ -84,10 +87,15 @@ class ClipLoader:
         positions = self._positions()
         try:
             if positions == 0:
+                rng = np.random.default_rng(seed)
                 with VideoReader(path, threads=self.threads) as r:
-                    start = train_start(r.frame_count, cfg, np.random.default_rng(seed))
-                    clip, mask = read_clip(r, start, cfg)
-                return clip, mask, True
+                    idx, mask = clip_indices(train_start(r.frame_count, cfg, rng),
+                                             r.frame_count, cfg)
+                    if self.time_jitter:
+                        idx = jitter_indices(idx, cfg.frame_step, self.time_jitter, rng)
+                        mask = idx < r.frame_count
+                    clips, masks = read_index_sets(r, [(idx, mask)], cfg)
+                return clips[0], masks[0], True
             if self.training:
                 slot = int(np.random.default_rng(seed).integers(positions))
             keys = None
@@ -126,13 +134,16 @@ def make_dataset(
     drop_remainder: bool = False,
     parallel: int | None = None,
     prefetch: int | None = None,
+    augment: AugmentConfig | None = None,
 ):
     """A tf.data.Dataset of (clip uint8 [B, T, S, S, 3], label int32 [B]).
 
     training: shuffled each epoch, random start per clip and epoch (seeded).
     Otherwise: file order, `clips_per_video` evenly spaced clips per video, each its own
     element (add `with_video_id` to regroup them). Unreadable files are dropped with one
-    warning each and counted in `skips`.
+    warning each and counted in `skips`. `augment` (training only) jitters the sampled
+    frames in time (not with a cache, whose positions are fixed) and crops, flips and
+    recolours each clip as a whole.
     """
     import tensorflow as tf
 
@@ -147,7 +158,9 @@ def make_dataset(
     slots = np.tile(np.arange(k, dtype=np.int32), len(pairs))
 
     cache = ClipCache(cache_dir) if cache_dir is not None else None
-    loader = ClipLoader(cfg, training, k, cache, skips)
+    augment = augment if training else None
+    jitter = augment.time_jitter if augment is not None and cache is None else 0.0
+    loader = ClipLoader(cfg, training, k, cache, skips, time_jitter=jitter)
     auto = tf.data.AUTOTUNE
 
     ds = tf.data.Dataset.from_tensor_slices((paths, labels, vids, slots))
@@ -168,12 +181,17 @@ def make_dataset(
         clip.set_shape((T, S, S, 3))
         mask.set_shape((T,))
         ok.set_shape(())
-        return clip, mask, label, vid, ok
+        return clip, mask, label, vid, ok, rnd
 
     ds = ds.map(_load, num_parallel_calls=parallel or auto, deterministic=not training)
-    ds = ds.filter(lambda c, m, lab, v, ok: ok)
+    ds = ds.filter(lambda c, m, lab, v, ok, r: ok)
+    if augment is not None:
+        # the element's own random number (new every epoch) seeds its augmentation
+        ds = ds.map(lambda c, m, lab, v, ok, r: (
+            augment_clip(c, tf.stack([r, tf.cast(seed, tf.int64)]), augment),
+            m, lab, v, ok, r), num_parallel_calls=auto)
 
-    def _pack(clip, mask, label, vid, ok):
+    def _pack(clip, mask, label, vid, ok, rnd):
         x = {"clip": clip, "mask": mask} if with_mask else clip
         return (x, label, vid) if with_video_id else (x, label)
 

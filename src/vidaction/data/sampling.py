@@ -128,8 +128,14 @@ def read_clips(
     """Several clips of one video in one pass over it: each frame decoded once, even when
     clips overlap. Returns (len(starts), n_frames, S, S, 3) and the masks."""
     n = reader.frame_count
-    out = np.zeros((len(starts), cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
-    pairs = [clip_indices(s, n, cfg) for s in starts]
+    return read_index_sets(reader, [clip_indices(s, n, cfg) for s in starts], cfg)
+
+
+def read_index_sets(
+    reader: VideoReader, pairs: list[tuple[np.ndarray, np.ndarray]], cfg: SamplingConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clips given as (frame indices, mask) pairs: the general form of read_clips."""
+    out = np.zeros((len(pairs), cfg.n_frames, cfg.size, cfg.size, 3), np.uint8)
     masks = np.stack([m for _, m in pairs])
     wanted = sorted({int(i) for idx, m in pairs for i in idx[m]})
     if not wanted:

@@ -23,6 +23,7 @@ import tf_keras
 from tqdm import tqdm
 
 import vidaction
+from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
 from vidaction.train.run import RunError, read_json, save_model_atomically, write_json
@@ -46,6 +47,8 @@ class TrainConfig:
     patience: int = 3
     seed: int = 0
     clip_cache: str | None = None  # folder for decoded clips; None: decode every epoch
+    augment: bool = False  # flip (unless the classes have a left/right pair), crop, colour,
+    #                        time jitter; one draw per clip
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
 
@@ -170,6 +173,11 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     train_clips, val_clips, note = _splits(ds, cfg)
+    augment = None
+    if cfg.augment:
+        augment = AugmentConfig(flip=not mirror_sensitive(ds.classes))
+        if not augment.flip:
+            print("augmentation: no horizontal flips, the classes include a left/right pair")
     out.mkdir(parents=True, exist_ok=True)
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in ds.classes))
     write_json(out / "config.json", {
@@ -177,6 +185,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
                   "num_classes": len(ds.classes)},
         "sampling": sampling.as_dict(),
+        "augment": dataclasses.asdict(augment) if augment else None,
         "classes": ds.classes,
         "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
                     "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
@@ -211,7 +220,8 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         print(f"{out}: no finished epoch to resume from; starting at epoch 1")
 
     train_ds = make_dataset(train_clips, sampling, training=True, batch_size=cfg.batch_size,
-                            seed=cfg.seed + initial_epoch, cache_dir=cfg.clip_cache)
+                            seed=cfg.seed + initial_epoch, cache_dir=cfg.clip_cache,
+                            augment=augment)
     val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
                           cache_dir=cfg.clip_cache)
     steps = math.ceil(len(train_clips) / cfg.batch_size)

@@ -87,6 +87,12 @@ MODELS["r2plus1d"] = r2plus1d_factory
 _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
                               "(2+1)D ResNet, widths 16-128, layer norm; from scratch")
 
+from vidaction.models.r2plus1d import r2plus1d_factory  # noqa: E402
+
+MODELS["r2plus1d"] = r2plus1d_factory
+_INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
+                              "(2+1)D ResNet, widths 16-128, trained from scratch")
+
 
 def list_models() -> list[ModelInfo]:
     """Every name `create_model` accepts, in listing order."""
@@ -175,8 +181,17 @@ def save_model(model, path: str | Path) -> Path:
 
 
 def load_model(path: str | Path):
-    """Rebuild a model saved by `save_model` and load its weights (every variable must match)."""
+    """Rebuild a model saved by `save_model` and load its weights (every variable must match).
+
+    A folder without model.json is taken for a Keras SavedModel / .keras file (fine for
+    models of stock layers such as r2plus1d).
+    """
     path = Path(path)
+    if not (path / "model.json").is_file() and path.exists():
+        import tf_keras
+        from official.projects.movinet.modeling import movinet, movinet_model  # noqa: F401
+
+        return tf_keras.models.load_model(str(path), compile=False)
     try:
         config = json.loads((path / "model.json").read_text())
     except (OSError, ValueError) as e:

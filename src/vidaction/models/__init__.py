@@ -3,6 +3,7 @@
 from vidaction.models.factory import (
     MODELS,
     ModelInfo,
+    backbone_of,
     count_params,
     create_model,
     format_model_table,
@@ -12,6 +13,6 @@ from vidaction.models.factory import (
     save_model,
 )
 
-__all__ = ["MODELS", "ModelInfo", "count_params", "create_model", "format_model_table",
+__all__ = ["MODELS", "ModelInfo", "backbone_of", "count_params", "create_model", "format_model_table",
            "list_models", "load_model", "model_info",
            "save_model"]

@@ -94,6 +94,16 @@ _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
                               "(2+1)D ResNet, widths 16-128, trained from scratch")
 
 
+def backbone_of(model):
+    """The MoViNet backbone inside a `create_model` model (to freeze, cache or inspect it)."""
+    from official.projects.movinet.modeling import movinet_model
+
+    for layer in model.layers:
+        if isinstance(layer, movinet_model.MovinetClassifier):
+            return layer.backbone
+    raise UserError(f"{model.name} has no MoViNet backbone")
+
+
 def list_models() -> list[ModelInfo]:
     """Every name `create_model` accepts, in listing order."""
     return list(_INFO.values())

@@ -210,7 +210,8 @@ def to_float01(clip):
     return tf.cast(clip, tf.float32) / 255.0
 
 
-def default_cache_dir(root: str | os.PathLike) -> Path:
+def cache_root() -> Path:
+    """$VIDACTION_CACHE, else the user's cache folder: clips/, features/, weights/ below."""
     base = os.environ.get("VIDACTION_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vidaction")
-    return Path(base) / "clips"
+    return Path(base)

@@ -13,6 +13,5 @@ from vidaction.models.factory import (
     save_model,
 )
 
-__all__ = ["MODELS", "ModelInfo", "backbone_of", "count_params", "create_model", "format_model_table",
-           "list_models", "load_model", "model_info",
-           "save_model"]
+__all__ = ["MODELS", "ModelInfo", "backbone_of", "count_params", "create_model",
+           "format_model_table", "list_models", "load_model", "model_info", "save_model"]

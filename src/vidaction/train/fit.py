@@ -18,15 +18,24 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 from tqdm import tqdm
 
 import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
+from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
-from vidaction.train.run import RunError, read_json, save_model_atomically, write_json
+from vidaction.train.features import (
+    FeatureCache,
+    compute_features,
+    feature_dataset,
+    split_model,
+    weights_fingerprint,
+)
+from vidaction.train.run import RunError, read_json, write_json
 
 
 @dataclass
@@ -49,8 +58,16 @@ class TrainConfig:
     clip_cache: str | None = None  # folder for decoded clips; None: decode every epoch
     augment: bool = False  # flip (unless the classes have a left/right pair), crop, colour,
     #                        time jitter; one draw per clip
+    cache_samples: int = 4  # frozen backbone, no augment: clips per video whose backbone
+    #                         features are computed once; 0 runs the backbone every epoch
+    feature_cache: str | None = None  # None: $VIDACTION_CACHE/features
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
+
+    @property
+    def uses_feature_cache(self) -> bool:
+        """Only a frozen backbone fed unaugmented clips gives the same features every epoch."""
+        return self.freeze_backbone and not self.augment and self.cache_samples > 0
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
@@ -146,12 +163,36 @@ class Progress(tf_keras.callbacks.Callback):
             f"{k} {v:.4f}" for k, v in (logs or {}).items()), flush=True)
 
 
+def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip],
+                      val_clips: list[Clip], initial_epoch: int, skips, progress: bool):
+    """The head model and its train/val datasets of cached backbone features."""
+    from vidaction.data.pipeline import cache_root
+
+    features_model, head_model = parts
+    root = Path(cfg.feature_cache) if cfg.feature_cache else cache_root() / "features"
+    fingerprint = weights_fingerprint(features_model)
+    out = []
+    stats = {"computed": 0, "reused": 0}
+    for clips, k, training in ((train_clips, cfg.cache_samples, True), (val_clips, 1, False)):
+        cache = FeatureCache(root, fingerprint, sampling, k)
+        feats, ok = compute_features(features_model, clips, sampling, k, cache,
+                                     cfg.batch_size, cfg.clip_cache, skips, progress)
+        labels = np.array([c.label for c in clips])
+        out.append(feature_dataset(feats[ok], labels[ok], cfg.batch_size,
+                                   cfg.seed + initial_epoch, training))
+        stats["computed"] += cache.computed
+        stats["reused"] += cache.reused
+    text = (f"{stats['computed']} videos computed, {stats['reused']} reused from "
+            f"{root}, {cfg.cache_samples} clips per training video")
+    return head_model, out[0], out[1], text
+
+
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
           progress: bool = True) -> Path:
     """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout."""
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import SamplingConfig
-    from vidaction.models import create_model, model_info
+    from vidaction.models import create_model, model_info, save_model
 
     out = Path(cfg.out)
     if resume:
@@ -219,26 +260,35 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     elif resume:
         print(f"{out}: no finished epoch to resume from; starting at epoch 1")
 
-    train_ds = make_dataset(train_clips, sampling, training=True, batch_size=cfg.batch_size,
-                            seed=cfg.seed + initial_epoch, cache_dir=cfg.clip_cache,
-                            augment=augment)
-    val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
-                          cache_dir=cfg.clip_cache)
+    skips = SkipLog()
+    parts = split_model(model) if cfg.uses_feature_cache else None
+    if parts is not None:
+        fit_model, train_ds, val_ds, stats = _feature_datasets(
+            parts, cfg, sampling, train_clips, val_clips, initial_epoch, skips, progress)
+        fit_model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
+        print(f"frozen backbone: training the head on cached features ({stats})")
+    else:
+        fit_model = model
+        train_ds = make_dataset(train_clips, sampling, training=True,
+                                batch_size=cfg.batch_size, seed=cfg.seed + initial_epoch,
+                                cache_dir=cfg.clip_cache, augment=augment, skips=skips)
+        val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
+                              cache_dir=cfg.clip_cache, skips=skips)
     steps = math.ceil(len(train_clips) / cfg.batch_size)
     callbacks = [
         Progress(steps, cfg.epochs, progress),
         tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
-        Keeper(out, ckpt, last, best, cfg.patience, train_ds.skips),
+        Keeper(out, ckpt, last, best, cfg.patience, skips),
     ]
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < cfg.patience:
-        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
-                  initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+        fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+                      initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
 
     if best.latest_checkpoint:  # the final model carries the best validation weights
         tf.train.Checkpoint(model=model).restore(best.latest_checkpoint).expect_partial()
-    save_model_atomically(model, out / "model")
-    if train_ds.skips.total:
-        print(f"skipped {len(train_ds.skips.counts)} unreadable file(s) during training; "
+    save_model(model, out / "model")
+    if skips.total:
+        print(f"skipped {len(skips.counts)} unreadable file(s) during training; "
               f"see {out / 'history.json'}")
     print(f"best epoch {int(ckpt.best_epoch.numpy())} "
           f"(val_loss {float(ckpt.best_val_loss.numpy()):.4f}); model saved in {out / 'model'}")

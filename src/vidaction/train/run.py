@@ -6,14 +6,13 @@
     RUN/log.csv         the same numbers, one row per epoch
     RUN/tensorboard/    TensorBoard event files
     RUN/checkpoints/    last/ (model + optimizer + epoch, for --resume), best/ (weights)
-    RUN/model/          the final model (best validation weights), a tf-keras SavedModel
+    RUN/model/          the final model (best validation weights): model.json + weights
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,18 +37,6 @@ def read_json(path: Path):
         raise RunError(f"{path}: missing") from None
     except ValueError as e:
         raise RunError(f"{path}: not valid JSON ({e})") from None
-
-
-def save_model_atomically(model, target: Path) -> None:
-    """SavedModel into a temporary sibling folder, then swapped in by rename."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp), include_optimizer=False)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass

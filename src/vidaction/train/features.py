@@ -1,0 +1,133 @@
+"""Frozen-backbone feature cache: run the backbone once per (video, temporal sample).
+
+With the backbone frozen and no augmentation, every epoch of the reference recomputes the
+same backbone outputs. We compute them once for K evenly spaced clips per video, store
+them on disk (keyed by file, sampling, backbone weights and K), and train only the head,
+taking a different one of the K clips per video each epoch, so the random-start effect
+of the reference survives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import tf_keras
+from tqdm import tqdm
+
+from vidaction.data.cache import file_identity
+from vidaction.data.sampling import SamplingConfig
+from vidaction.data.sources import Clip
+
+
+def split_model(model) -> tuple | None:
+    """(features model, head model) sharing the model's layers, or None when the model has
+    no separate backbone (then there is nothing to cache)."""
+    from official.projects.movinet.modeling import movinet_layers, movinet_model
+
+    classifier = next((m for m in model.layers
+                       if isinstance(m, movinet_model.MovinetClassifier)), None)
+    if classifier is None:
+        return None
+    head = next(m for m in classifier.layers if isinstance(m, movinet_layers.ClassifierHead))
+    clip = tf_keras.Input(model.input_shape[1:], dtype=model.inputs[0].dtype, name="clip")
+    endpoints, _ = classifier.backbone(model.get_layer("to_unit_range")(clip))
+    features = tf_keras.Model(clip, endpoints["head"], name="features")
+    f_in = tf_keras.Input(endpoints["head"].shape[1:], name="features")
+    return features, tf_keras.Model(f_in, head(f_in), name="head")
+
+
+def weights_fingerprint(model) -> str:
+    """Hash of the weights: cached features stay valid only for the same backbone."""
+    h = hashlib.sha1()
+    for w in model.weights:
+        h.update(np.ascontiguousarray(w.numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+class FeatureCache:
+    """(K, ...) float32 features per video, one .npy each, written atomically."""
+
+    def __init__(self, directory: str | os.PathLike, fingerprint: str, cfg: SamplingConfig,
+                 samples: int):
+        self.dir = Path(directory)
+        self.tag = f"{fingerprint}|{sorted(cfg.as_dict().items())}|{samples}"
+        self.computed = 0
+        self.reused = 0
+
+    def _file(self, path: Path) -> Path:
+        key = hashlib.sha1(("|".join(map(str, file_identity(path))) + self.tag).encode())
+        k = key.hexdigest()
+        return self.dir / k[:2] / f"{k}.npy"
+
+    def get(self, path: Path) -> np.ndarray | None:
+        try:
+            return np.load(self._file(path), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+
+    def put(self, path: Path, feats: np.ndarray) -> None:
+        f = self._file(path)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, feats)
+        os.replace(tmp, f)
+
+
+def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, samples: int,
+                     cache: FeatureCache, batch_size: int, clip_cache=None, skips=None,
+                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(features [N, K, ...], ok [N]): K evenly spaced clips per video through the backbone,
+    read from the cache where present. ok=False marks videos that could not be read."""
+    from vidaction.data.pipeline import make_dataset
+
+    out: list[np.ndarray | None] = [cache.get(c.path) for c in clips]
+    todo = [i for i, f in enumerate(out) if f is None]
+    cache.reused += len(clips) - len(todo)
+    if todo:
+        ds = make_dataset([clips[i] for i in todo], cfg, training=False, batch_size=batch_size,
+                          clips_per_video=samples, with_video_id=True, cache_dir=clip_cache,
+                          skips=skips)
+        parts: dict[int, dict[int, np.ndarray]] = {}
+        bar = tqdm(total=len(todo) * samples, desc="backbone features", unit="clip",
+                   disable=not progress, file=sys.stderr)
+        for x, _, vid in ds:
+            f = features_model(x, training=False).numpy()
+            for v, feat in zip(vid.numpy(), f, strict=True):
+                parts.setdefault(int(v), {})[len(parts.get(int(v), {}))] = feat
+            bar.update(len(f))
+        bar.close()
+        for j, i in enumerate(todo):
+            got = parts.get(j)
+            if got is None or len(got) != samples:
+                continue  # unreadable video: skipped and counted by the pipeline
+            feats = np.stack([got[k] for k in range(samples)]).astype(np.float32)
+            cache.put(clips[i].path, feats)
+            out[i] = feats
+            cache.computed += 1
+    shape = next((f.shape for f in out if f is not None), None)
+    if shape is None:
+        raise ValueError("no video could be read")
+    ok = np.array([f is not None for f in out])
+    stacked = np.stack([f if f is not None else np.zeros(shape, np.float32) for f in out])
+    return stacked, ok
+
+
+def feature_dataset(feats: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
+                    training: bool):
+    """Training: each epoch takes, per video, a random one of its K cached clips."""
+    import tensorflow as tf
+
+    k = feats.shape[1]
+    ds = tf.data.Dataset.from_tensor_slices((feats, labels.astype(np.int32)))
+    if training:
+        ds = ds.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True)
+        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip((ds, rand)).map(
+            lambda fl, r: (tf.gather(fl[0], r % k), fl[1]))
+    else:
+        ds = ds.map(lambda f, lab: (f[k // 2], lab))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,66 @@
+import json
+
+import numpy as np
+import pytest
+
+from vidaction.data.builtin import render_dataset
+from vidaction.data.sampling import SamplingConfig, sample_clips
+
+TINY = dict(classes=["clap", "kick"], clips_per_class=4, size=48, seconds=0.6, fps=25, seed=5,
+            splits=(0.5, 0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return render_dataset(tmp_path_factory.mktemp("d") / "tiny", progress=False, **TINY)
+
+
+def _cfg(data, out, cache, **kw):
+    from vidaction.train import TrainConfig
+
+    return TrainConfig(**{**dict(data=str(data), out=str(out), model="movinet-a0-stream",
+                                 pretrained="none", epochs=2, batch_size=2, frames=4,
+                                 frame_step=3, size=48, cache_samples=2,
+                                 feature_cache=str(cache)), **kw})
+
+
+def test_head_on_cached_features_matches_the_model_end_to_end(data, tmp_path, capsys):
+    from vidaction.train import train
+    from vidaction.train.features import FeatureCache, split_model, weights_fingerprint
+
+    cache = tmp_path / "features"
+    run = train(_cfg(data, tmp_path / "run", cache), progress=False)
+    out = capsys.readouterr().out
+    assert "6 videos computed, 0 reused" in out  # 4 train + 2 val
+    assert len(json.loads((run / "history.json").read_text())["epochs"]) == 2
+
+    from vidaction.train import load_run
+
+    model = load_run(run).model
+    features, head = split_model(model)
+    cfg = SamplingConfig(4, 3, 48)
+    fc = FeatureCache(cache, weights_fingerprint(features), cfg, 2)
+    clip_path = next((data / "train").rglob("*.mp4"))
+    cached = fc.get(clip_path)
+    assert cached is not None and cached.shape[0] == 2
+    clips, _ = sample_clips(clip_path, cfg, clips=2)
+    end_to_end = model(clips, training=False).numpy()
+    from_cache = head(cached, training=False).numpy()
+    np.testing.assert_allclose(from_cache, end_to_end, atol=1e-4)
+
+    # a second run with the same backbone and sampling computes nothing new
+    train(_cfg(data, tmp_path / "run2", cache), progress=False)
+    assert "0 videos computed, 6 reused" in capsys.readouterr().out
+
+
+def test_feature_cache_only_for_a_frozen_backbone_without_augmentation(tmp_path):
+    from vidaction.models import create_model
+    from vidaction.train.features import split_model
+
+    cfg = _cfg("d", "o", "c")
+    assert cfg.uses_feature_cache
+    assert not _cfg("d", "o", "c", augment=True).uses_feature_cache
+    assert not _cfg("d", "o", "c", freeze_backbone=False).uses_feature_cache
+    assert not _cfg("d", "o", "c", cache_samples=0).uses_feature_cache
+    # models without a separate backbone have nothing to cache
+    assert split_model(create_model("r2plus1d", 2, frames=2, size=16)) is None

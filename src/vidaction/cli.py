@@ -99,7 +99,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, frames=args.frames, frame_step=args.frame_step,
         size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
         pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
-        seed=args.seed, clip_cache=args.clip_cache, augment=args.augment)
+        seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
+        cache_samples=args.cache_samples, feature_cache=args.feature_cache)
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -107,7 +108,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_models(args: argparse.Namespace) -> int:
     from vidaction.models import format_model_table
 
-    print(format_model_table(with_params=not args.no_params))
+    print(format_model_table(with_params=args.params))
     return 0
 
 
@@ -226,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "the same for every frame of a clip (no flips with left/right classes)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
+    tr.add_argument("--cache-samples", type=int, default=4, metavar="K",
+                    help="frozen backbone without --augment: compute backbone features once "
+                         "for K clips per video and train the head on them (0: off)")
+    tr.add_argument("--feature-cache", help="folder for those features "
+                                            "(default: $VIDACTION_CACHE/features)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--force", action="store_true", help="replace a run already in --out")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -234,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     mo = sub.add_parser("models", help="list the model names",
                         description="Model names with input size, frames, parameters and "
                                     "whether pretrained weights exist.")
-    mo.add_argument("--no-params", action="store_true",
-                    help="skip counting parameters (that builds every model)")
+    mo.add_argument("--params", action="store_true",
+                    help="also count parameters (builds every model: minutes on a CPU)")
     mo.set_defaults(func=_cmd_models)
 
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",

@@ -9,7 +9,7 @@ import pytest
 
 from vidaction.errors import UserError
 
-FRAMES, SIZE, CLASSES = 4, 64, 3
+FRAMES, SIZE, CLASSES = 4, 32, 3
 # Building a MoViNet takes 15-60 s on 2 cores, too slow to build all twelve in CI: every
 # name's configuration is checked without building (below); these are built and run.
 # VIDACTION_SWEEP=all builds every registered name instead.

@@ -33,6 +33,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidaction.io.writer import write_atomic
+
 FORMAT_VERSION = 1
 
 BUILTIN_CLASSES: list[str] = [
@@ -855,15 +857,6 @@ def _clip_seed(seed: int, class_name: str, split: int, index: int) -> int:
     return int(ss.generate_state(1)[0])
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _plan(settings: dict) -> tuple[dict[str, list[int]], list[dict]]:
     """Actors per split and one job per clip, all derived from the settings alone."""
     fractions = tuple(settings["splits"])
@@ -966,7 +959,7 @@ def render_dataset(out: Path, classes: list[str] | None = None, clips_per_class:
                              f"choose an empty folder or pass force=True")
         _clear(out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(marker, json.dumps(settings).encode())
+    write_atomic(marker, json.dumps(settings).encode())
 
     actors, jobs = _plan(settings)
     from tqdm import tqdm
@@ -988,7 +981,7 @@ def render_dataset(out: Path, classes: list[str] | None = None, clips_per_class:
             bar.update()
     bar.close()
 
-    _atomic_write(out / "classes.txt", ("\n".join(classes) + "\n").encode())
+    write_atomic(out / "classes.txt", ("\n".join(classes) + "\n").encode())
     manifest = {
         "settings": settings,
         "joint_names": JOINT_NAMES,
@@ -997,7 +990,7 @@ def render_dataset(out: Path, classes: list[str] | None = None, clips_per_class:
         "actor_params": [asdict(sample_actor(seed, i)) for ids in actors.values() for i in ids],
         "clips": records,
     }
-    _atomic_write(manifest_path, json.dumps(manifest, indent=1).encode())
+    write_atomic(manifest_path, json.dumps(manifest, indent=1).encode())
     marker.unlink(missing_ok=True)
     return out
 
@@ -1048,5 +1041,5 @@ def preview_dataset(root: Path, out: Path, clips_per_class: int = 3,
     if not ok:
         raise RuntimeError(f"could not encode {out}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, png.tobytes())
+    write_atomic(out, png.tobytes())
     return out

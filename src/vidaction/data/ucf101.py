@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from vidaction.errors import VidactionError
+from vidaction.io.writer import write_atomic
 
 DEFAULT_URL = "https://storage.googleapis.com/thumos14_files/UCF101_videos.zip"
 SPLITS = ("train", "val", "test")
@@ -469,16 +470,6 @@ def _extract(zf: zipfile.ZipFile, m: Member, dest: Path, bar) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _read_manifest(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -576,7 +567,7 @@ def _cached_listing(out: Path, url: str) -> tuple[list[Member], list[str]] | Non
 
 def _save_listing(out: Path, url: str, members: list[Member], refused: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / _LISTING, json.dumps({
+    write_atomic(out / _LISTING, json.dumps({
         "url": url, "refused": refused,
         "members": [[m.name, m.class_name, m.group, m.clip, m.size, m.crc, m.offset]
                     for m in members]}))
@@ -670,7 +661,7 @@ def _write_outputs(out: Path, url: str, classes: list[str], entries: list[dict],
                    settings: dict) -> None:
     """classes.txt and manifest.json, atomically; also after a failure, so the clips already
     fetched keep their hashes for the next run."""
-    _atomic_write(out / "classes.txt", "".join(f"{c}\n" for c in sorted(classes)))
+    write_atomic(out / "classes.txt", "".join(f"{c}\n" for c in sorted(classes)))
     manifest = {"source": url, "settings": settings, "classes": sorted(classes),
                 "clips": sorted(entries, key=lambda e: e["path"])}
-    _atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=1))

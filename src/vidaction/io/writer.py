@@ -33,6 +33,16 @@ def atomic_path(path: str | os.PathLike):
             tmp.unlink()
 
 
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write a whole small file (JSON, CSV, PNG) so readers never see half of it."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data)
+        else:
+            tmp.write_bytes(data)
+    return Path(path)
+
+
 def write_video(
     path: str | os.PathLike,
     frames: Iterable[np.ndarray],

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
+from vidaction.io.writer import write_atomic
 from vidaction.train.features import (
     FeatureCache,
     compute_features,
@@ -136,9 +136,7 @@ def write_history(out: Path, history: dict) -> None:
     lines = [",".join(["epoch", *keys])]
     lines += [",".join([str(r["epoch"]), *(f"{r[k]:.6g}" if k in r else "" for k in keys)])
               for r in rows]
-    tmp = out / f".log.csv.{os.getpid()}.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out / "log.csv")
+    write_atomic(out / "log.csv", "\n".join(lines) + "\n")
 
 
 class Progress(tf_keras.callbacks.Callback):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidaction.errors import VidactionError
+from vidaction.io.writer import write_atomic
 
 
 class RunError(VidactionError):
@@ -25,9 +26,7 @@ class RunError(VidactionError):
 
 def write_json(path: Path, data) -> None:
     """Atomically: a reader (or a crash) never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path):

@@ -48,7 +48,10 @@ def test_train_writes_a_complete_run_and_load_run_predicts_the_same(data, tmp_pa
                                "pretrained": "none", "num_classes": 3}
     assert (run / "classes.txt").read_text().split() == ["clap", "sit_down", "stand_up"]
 
-    loaded = load_run(run)
+    import vidaction
+
+    loaded = vidaction.load_run(run)
+    assert vidaction.load_run is load_run
     assert loaded.classes == ["clap", "sit_down", "stand_up"]
     # the saved model holds the best validation epoch's weights
     ref = create_model("r2plus1d", 3, frames=4, size=32)

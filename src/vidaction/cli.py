@@ -99,6 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data=args.data or "", out=args.out, model=args.model, epochs=args.epochs,
         batch_size=args.batch_size, frames=args.frames, frame_step=args.frame_step,
         size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
+        unfreeze_top=args.unfreeze_top,
         pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
         seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
         cache_samples=args.cache_samples, feature_cache=args.feature_cache)
@@ -219,8 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--pretrained", help="'auto' (download), 'none', or a local tarball or "
                                          "checkpoint (default: auto where weights exist)")
     tr.add_argument("--weights-url", help="where --pretrained auto downloads from")
-    tr.add_argument("--train-backbone", action="store_true",
-                    help="fine-tune the whole backbone instead of only the head")
+    tune = tr.add_mutually_exclusive_group()
+    tune.add_argument("--train-backbone", action="store_true",
+                      help="train the whole backbone with the head, at --lr")
+    tune.add_argument("--unfreeze-top", type=_positive, metavar="N", default=0,
+                      help="fine-tune the last N backbone blocks at --lr / 10 (batch norm "
+                           "stays frozen); the rest stays frozen")
     tr.add_argument("--patience", type=_positive, default=3,
                     help="epochs without a better val_loss before stopping")
     tr.add_argument("--augment", action="store_true",

@@ -143,3 +143,31 @@ def test_bad_train_flags_are_one_line(data, tmp_path):
                         str(tmp_path / "nothing"), "--resume"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "nothing to resume" in r.stderr
+
+
+def test_unfreeze_top_fine_tunes_only_the_last_blocks(data, tmp_path):
+    import tf_keras
+
+    from vidaction.models import backbone_of, create_model
+    from vidaction.train import load_run, train
+
+    cfg = _cfg(data, tmp_path / "run", model="movinet-a0-stream", pretrained="none",
+               frames=2, size=32, epochs=1, unfreeze_top=1)
+    run = train(cfg, progress=False)
+    tf_keras.utils.set_random_seed(cfg.seed)  # train() builds from the same seed
+    before = backbone_of(create_model("movinet-a0-stream", 3, frames=2, size=32))
+    after = backbone_of(load_run(run).model)
+
+    bn_names = {"gamma", "beta", "moving_mean", "moving_variance"}
+
+    def weights(backbone, prefix, bn):
+        return [w.numpy() for ly in backbone.layers if ly.name.startswith(prefix)
+                for w in ly.weights if (w.name.split("/")[-1].split(":")[0] in bn_names) == bn]
+
+    def changed(prefix, bn=False):
+        return [not np.array_equal(a, b) for a, b in
+                zip(weights(before, prefix, bn), weights(after, prefix, bn), strict=True)]
+
+    assert any(changed("block4")) and any(changed("head"))  # the top block learned
+    assert not any(changed("block0")) and not any(changed("stem"))  # the rest did not
+    assert weights(before, "block4", True) and not any(changed("block4", bn=True))

@@ -104,6 +104,27 @@ def backbone_of(model):
     raise UserError(f"{model.name} has no MoViNet backbone")
 
 
+def unfreeze_top_blocks(model, n: int) -> list:
+    """Make the last `n` MoViNet blocks (and the backbone's final conv) trainable and return
+    their variables. Batch-norm layers stay frozen: their statistics would drift on the
+    small batches fine-tuning uses."""
+    import tf_keras
+
+    backbone = backbone_of(model)
+    blocks = sorted({ly.name.split("_")[0] for ly in backbone.layers
+                     if ly.name.startswith("block")}, key=lambda b: int(b[5:]))
+    if not 1 <= n <= len(blocks):
+        raise UserError(f"--unfreeze-top must be between 1 and {len(blocks)} for {model.name}")
+    top = set(blocks[-n:]) | {"head"}
+    backbone.trainable = True
+    for layer in backbone.layers:
+        layer.trainable = layer.name.split("_")[0] in top
+        for sub in layer.submodules:
+            if isinstance(sub, tf_keras.layers.BatchNormalization):
+                sub.trainable = False
+    return [v for v in backbone.trainable_variables]
+
+
 def list_models() -> list[ModelInfo]:
     """Every name `create_model` accepts, in listing order."""
     return list(_INFO.values())

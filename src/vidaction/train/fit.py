@@ -51,6 +51,8 @@ class TrainConfig:
     resize: str = "letterbox"
     lr: float = 1e-3
     freeze_backbone: bool = True
+    unfreeze_top: int = 0  # fine-tune the last N backbone blocks at lr * backbone_lr_scale
+    backbone_lr_scale: float = 0.1
     pretrained: str | None = None  # None: "auto" where weights exist, else "none"
     weights_url: str | None = None
     patience: int = 3
@@ -67,7 +69,8 @@ class TrainConfig:
     @property
     def uses_feature_cache(self) -> bool:
         """Only a frozen backbone fed unaugmented clips gives the same features every epoch."""
-        return self.freeze_backbone and not self.augment and self.cache_samples > 0
+        return (self.freeze_backbone and not self.unfreeze_top and not self.augment
+                and self.cache_samples > 0)
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
@@ -75,6 +78,8 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0:
             raise UserError("--lr must be positive")
+        if self.unfreeze_top and not self.freeze_backbone:
+            raise UserError("--unfreeze-top and --train-backbone exclude each other")
 
 
 def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str | None]:
@@ -139,6 +144,33 @@ def write_history(out: Path, history: dict) -> None:
     write_atomic(out / "log.csv", "\n".join(lines) + "\n")
 
 
+class TwoRates(tf_keras.Model):
+    """Fine-tuning: the head learns at the optimizer's rate, the unfrozen backbone blocks
+    at a lower one (a second optimizer; Adam ignores gradient scaling, so it must be)."""
+
+    def __init__(self, inner, slow_variables: list, slow_optimizer):
+        super().__init__()
+        self.inner = inner
+        self.slow_ids = {id(v) for v in slow_variables}
+        self.slow_optimizer = slow_optimizer
+
+    def call(self, x, training=False):
+        return self.inner(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            logits = self(x, training=True)
+            loss = self.compiled_loss(y, logits)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        pairs = list(zip(grads, variables, strict=True))
+        self.optimizer.apply_gradients([p for p in pairs if id(p[1]) not in self.slow_ids])
+        self.slow_optimizer.apply_gradients([p for p in pairs if id(p[1]) in self.slow_ids])
+        self.compiled_metrics.update_state(y, logits)
+        return {m.name: m.result() for m in self.metrics}
+
+
 class Progress(tf_keras.callbacks.Callback):
     """A tqdm bar per epoch, then one summary line."""
 
@@ -190,7 +222,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout."""
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import SamplingConfig
-    from vidaction.models import create_model, model_info, save_model
+    from vidaction.models import create_model, model_info, save_model, unfreeze_top_blocks
 
     out = Path(cfg.out)
     if resume:
@@ -238,10 +270,15 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
                          pretrained=pretrained, weights_url=cfg.weights_url,
                          freeze_backbone=cfg.freeze_backbone)
     optimizer = tf_keras.optimizers.Adam(cfg.lr)
-    model.compile(optimizer=optimizer,
-                  loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer,
+    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    slow = {}
+    if cfg.unfreeze_top:
+        slow_vars = unfreeze_top_blocks(model, cfg.unfreeze_top)
+        slow["slow_optimizer"] = tf_keras.optimizers.Adam(cfg.lr * cfg.backbone_lr_scale)
+        print(f"fine-tuning the last {cfg.unfreeze_top} backbone block(s): "
+              f"{len(slow_vars)} variables at lr {cfg.lr * cfg.backbone_lr_scale:g}")
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, **slow,
                                epoch=tf.Variable(0, dtype=tf.int64),
                                best_val_loss=tf.Variable(math.inf, dtype=tf.float64),
                                best_epoch=tf.Variable(0, dtype=tf.int64),
@@ -267,6 +304,9 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         print(f"frozen backbone: training the head on cached features ({stats})")
     else:
         fit_model = model
+        if cfg.unfreeze_top:
+            fit_model = TwoRates(model, slow_vars, slow["slow_optimizer"])
+            fit_model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         train_ds = make_dataset(train_clips, sampling, training=True,
                                 batch_size=cfg.batch_size, seed=cfg.seed + initial_epoch,
                                 cache_dir=cfg.clip_cache, augment=augment, skips=skips)

@@ -12,7 +12,6 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -208,10 +207,3 @@ def to_float01(clip):
     import tensorflow as tf
 
     return tf.cast(clip, tf.float32) / 255.0
-
-
-def cache_root() -> Path:
-    """$VIDACTION_CACHE, else the user's cache folder: clips/, features/, weights/ below."""
-    base = os.environ.get("VIDACTION_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "vidaction")
-    return Path(base)

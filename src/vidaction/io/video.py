@@ -538,9 +538,9 @@ class VideoReader:
         if bad:
             raise VideoReadError(self.path,
                                  f"frame {bad[0]} out of range (0..{self.frame_count - 1})")
-        got = {i: self._frame_to_rgb(f, transform, decode_size) for i, f in self._r.read(indices)}
         if not indices:
             return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        got = {i: self._frame_to_rgb(f, transform, decode_size) for i, f in self._r.read(indices)}
         return np.stack([got[i] for i in indices])
 
     def iter_frames(self, transform: FrameTransform | None = None) -> Iterator[np.ndarray]:

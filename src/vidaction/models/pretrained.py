@@ -42,9 +42,9 @@ def official_url(cfg: mv.MovinetConfig) -> str:
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
     """`cache_dir`, else `$VIDACTION_CACHE`, else ~/.cache/vidaction; weights live in weights/."""
-    if cache_dir is None:
-        cache_dir = os.environ.get("VIDACTION_CACHE") or Path.home() / ".cache" / "vidaction"
-    return Path(cache_dir).expanduser() / "weights"
+    from vidaction.data.cache import cache_root as shared_root
+
+    return (Path(cache_dir).expanduser() if cache_dir is not None else shared_root()) / "weights"
 
 
 def _cache_name(url: str) -> str:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
+from vidaction.data.cache import cache_root
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
@@ -196,8 +197,6 @@ class Progress(tf_keras.callbacks.Callback):
 def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip],
                       val_clips: list[Clip], initial_epoch: int, skips, progress: bool):
     """The head model and its train/val datasets of cached backbone features."""
-    from vidaction.data.pipeline import cache_root
-
     features_model, head_model = parts
     root = Path(cfg.feature_cache) if cfg.feature_cache else cache_root() / "features"
     fingerprint = weights_fingerprint(features_model)

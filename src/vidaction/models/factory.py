@@ -87,12 +87,6 @@ MODELS["r2plus1d"] = r2plus1d_factory
 _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
                               "(2+1)D ResNet, widths 16-128, layer norm; from scratch")
 
-from vidaction.models.r2plus1d import r2plus1d_factory  # noqa: E402
-
-MODELS["r2plus1d"] = r2plus1d_factory
-_INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
-                              "(2+1)D ResNet, widths 16-128, trained from scratch")
-
 
 def backbone_of(model):
     """The MoViNet backbone inside a `create_model` model (to freeze, cache or inspect it)."""

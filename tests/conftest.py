@@ -42,6 +42,19 @@ def make_video(path: Path, n: int = 40, width: int = 64, height: int = 48, fps: 
     return write_video(path, (id_frame(i, width, height) for i in range(n)), fps=fps, **kw)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Caches (clips, features, weights) of a test session stay out of the user's home and
+    apart from other sessions and xdist workers."""
+    old = os.environ.get("VIDACTION_CACHE")
+    os.environ["VIDACTION_CACHE"] = str(tmp_path_factory.mktemp("vidaction-cache"))
+    yield
+    if old is None:
+        os.environ.pop("VIDACTION_CACHE", None)
+    else:
+        os.environ["VIDACTION_CACHE"] = old
+
+
 @pytest.fixture
 def video_factory(tmp_path):
     def make(name: str, n: int = 40, **kw) -> Path:

@@ -102,7 +102,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         unfreeze_top=args.unfreeze_top,
         pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
         seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
-        cache_samples=args.cache_samples, feature_cache=args.feature_cache)
+        cache_samples=args.cache_samples, feature_cache=args.feature_cache,
+        precision=args.precision)
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -238,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "for K clips per video and train the head on them (0: off)")
     tr.add_argument("--feature-cache", help="folder for those features "
                                             "(default: $VIDACTION_CACHE/features)")
+    tr.add_argument("--precision", default="auto",
+                    choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                    help="auto: mixed_float16 when a GPU is present, else float32")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--force", action="store_true", help="replace a run already in --out")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -171,3 +171,33 @@ def test_unfreeze_top_fine_tunes_only_the_last_blocks(data, tmp_path):
     assert any(changed("block4")) and any(changed("head"))  # the top block learned
     assert not any(changed("block0")) and not any(changed("stem"))  # the rest did not
     assert weights(before, "block4", True) and not any(changed("block4", bn=True))
+
+
+def test_mixed_precision_run_keeps_float32_logits_and_reloads_the_same(data, tmp_path):
+    import tf_keras
+
+    from vidaction.train import load_run, train
+
+    run = train(_cfg(data, tmp_path / "run", epochs=1, precision="mixed_bfloat16"),
+                progress=False)
+    assert tf_keras.mixed_precision.global_policy().name == "float32"  # not left behind
+    saved = json.loads((run / "model" / "model.json").read_text())
+    assert saved["precision"] == "mixed_bfloat16"
+    loaded = load_run(run)
+    convs = [ly for ly in loaded.model.layers if ly.name.endswith("_spatial")]
+    assert convs and all(ly.compute_dtype == "bfloat16" for ly in convs)
+    clips = np.random.default_rng(1).integers(0, 256, (2, 4, 32, 32, 3), dtype=np.uint8)
+    logits = loaded.model(clips, training=False)
+    assert logits.dtype.name == "float32" and np.isfinite(logits.numpy()).all()
+    assert all(w.dtype.name == "float32" for w in loaded.model.weights)
+    np.testing.assert_array_equal(loaded.predict_logits(clips), load_run(run).predict_logits(clips))
+
+
+def test_precision_auto_is_float32_without_a_gpu_and_bad_values_are_refused(data, tmp_path):
+    from vidaction.models.factory import resolve_precision
+    from vidaction.train import train
+
+    assert resolve_precision("auto") == "float32"  # the tests hide GPUs
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(VidactionError, match="--precision"):
+        train(_cfg(data, tmp_path / "run", precision="half"), progress=False)

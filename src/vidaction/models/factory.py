@@ -8,6 +8,7 @@ a saved model needs no preprocessing code next to it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -133,12 +134,15 @@ def model_info(name: str) -> ModelInfo:
 def create_model(name: str, num_classes: int, *, frames: int | None = None,
                  size: int | None = None, pretrained: str = "none",
                  weights_url: str | None = None, cache_dir: str | Path | None = None,
-                 freeze_backbone: bool = True, dropout_rate: float = 0.0):
+                 freeze_backbone: bool = True, dropout_rate: float = 0.0,
+                 precision: str = "float32"):
     """Build `name` with a fresh head for `num_classes`.
 
     `pretrained`: "none" (random init), "auto" (download the official Kinetics-600 checkpoint,
     or `weights_url`, into the cache) or a local tarball / checkpoint folder / prefix.
     `freeze_backbone` applies whatever the weights: only the head trains when it is set.
+    `precision`: "float32", or a Keras mixed policy ("mixed_float16" for GPUs,
+    "mixed_bfloat16"): layers compute in 16 bits, variables and the logits stay float32.
     """
     info = model_info(name)
     if num_classes < 1:
@@ -149,13 +153,56 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
             and not Path(str(pretrained) + ".index").exists():
         raise UserError(f"--pretrained: {pretrained} is neither 'none', 'auto' nor an "
                         "existing tarball or checkpoint")
-    model = MODELS[name](num_classes, frames, size, str(pretrained), weights_url, cache_dir,
-                         freeze_backbone, dropout_rate)
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    with _dtype_policy(precision):
+        model = MODELS[name](num_classes, frames, size, str(pretrained), weights_url,
+                             cache_dir, freeze_backbone, dropout_rate)
+        if precision != "float32":
+            model = _float32_logits(model)
     # What `load_model` needs to rebuild it; a str, so Keras does not track it.
-    model.vidaction_config = json.dumps(dict(
-        name=name, num_classes=num_classes, frames=frames, size=size,
-        freeze_backbone=freeze_backbone, dropout_rate=dropout_rate))
+    config = dict(name=name, num_classes=num_classes, frames=frames, size=size,
+                  freeze_backbone=freeze_backbone, dropout_rate=dropout_rate)
+    if precision != "float32":  # absent for float32, so older model.json files still load
+        config["precision"] = precision
+    model.vidaction_config = json.dumps(config)
     return model
+
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def _dtype_policy(precision: str):
+    """Layers take the global Keras policy when they are built; set it only for this build
+    so one mixed-precision model does not change every model made after it."""
+    import tf_keras
+
+    before = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(precision)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(before)
+
+
+def _float32_logits(model):
+    """Softmax and the loss want float32 logits; 16-bit ones overflow or lose classes."""
+    import tf_keras
+
+    logits = tf_keras.layers.Activation("linear", dtype="float32",
+                                        name="logits_float32")(model.output)
+    return tf_keras.Model(model.input, logits, name=model.name)
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto`: mixed float16 when a GPU is visible (tensor cores), else float32 (16-bit
+    math is slower than float32 on most CPUs)."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
 
 
 @functools.cache

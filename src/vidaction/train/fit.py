@@ -29,6 +29,7 @@ from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
 from vidaction.io.writer import write_atomic
+from vidaction.models.factory import PRECISIONS, resolve_precision
 from vidaction.train.features import (
     FeatureCache,
     compute_features,
@@ -64,6 +65,7 @@ class TrainConfig:
     cache_samples: int = 4  # frozen backbone, no augment: clips per video whose backbone
     #                         features are computed once; 0 runs the backbone every epoch
     feature_cache: str | None = None  # None: $VIDACTION_CACHE/features
+    precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on CPU
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
 
@@ -81,6 +83,8 @@ class TrainConfig:
             raise UserError("--lr must be positive")
         if self.unfreeze_top and not self.freeze_backbone:
             raise UserError("--unfreeze-top and --train-backbone exclude each other")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}")
 
 
 def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str | None]:
@@ -264,11 +268,19 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     if note:
         print(note)
 
+    precision = resolve_precision(cfg.precision)
+    if precision == "mixed_float16" and cfg.unfreeze_top:
+        raise UserError("--unfreeze-top with mixed_float16 needs two loss-scaled optimizers, "
+                        "which is not supported: use --precision mixed_bfloat16 or float32")
+    if precision != "float32":
+        print(f"precision: {precision} (variables and logits stay float32)")
     tf_keras.utils.set_random_seed(cfg.seed)
     model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
                          pretrained=pretrained, weights_url=cfg.weights_url,
-                         freeze_backbone=cfg.freeze_backbone)
+                         freeze_backbone=cfg.freeze_backbone, precision=precision)
     optimizer = tf_keras.optimizers.Adam(cfg.lr)
+    if precision == "mixed_float16":  # small float16 gradients would flush to zero
+        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     slow = {}

@@ -101,10 +101,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
         unfreeze_top=args.unfreeze_top,
         pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
+        frame_backbone=args.frame_backbone,
         seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
         cache_samples=args.cache_samples, feature_cache=args.feature_cache,
         precision=args.precision)
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from vidaction.infer.predict import predict_command
+
+    return predict_command(
+        args.run, args.inputs, top_k=args.top_k, clips=args.clips, as_json=args.json,
+        overlay=args.overlay, timeline=args.timeline, window=args.window, stride=args.stride,
+        frame_step=args.frame_step, smooth=args.smooth, out_prefix=args.out,
+        progress=not args.no_progress)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vidaction.evaluate import evaluate_run, format_summary
+
+    with warnings.catch_warnings():  # "never predicted" and the like, as one line each
+        warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
+                                                          file=sys.stderr)
+        metrics = evaluate_run(args.run, data=args.data, split=args.split, clips=args.clips,
+                               allow_seen=args.allow_seen, out=args.out, force=args.force,
+                               progress=not args.no_progress)
+    print(format_summary(metrics))
     return 0
 
 
@@ -219,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
     tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
     tr.add_argument("--pretrained", help="'auto' (download), 'none', or a local tarball or "
-                                         "checkpoint (default: auto where weights exist)")
+                                         "checkpoint (MoViNet) or .h5 file (frame CNN) "
+                                         "(default: auto where weights exist)")
     tr.add_argument("--weights-url", help="where --pretrained auto downloads from")
     tune = tr.add_mutually_exclusive_group()
     tune.add_argument("--train-backbone", action="store_true",
@@ -227,8 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--unfreeze-top", type=_positive, metavar="N", default=0,
                       help="fine-tune the last N backbone blocks at --lr / 10 (batch norm "
                            "stays frozen); the rest stays frozen")
-    tr.add_argument("--patience", type=_positive, default=3,
-                    help="epochs without a better val_loss before stopping")
+    tr.add_argument("--patience", type=_positive,
+                    help="epochs without a better val_loss before stopping (default 3; 2 for "
+                         "frame-baseline)")
+    tr.add_argument("--frame-backbone", choices=["inceptionv3", "mobilenetv2", "efficientnetb0"],
+                    help="per-frame ImageNet CNN of cnn-rnn (default inceptionv3, frames of "
+                         "75 px or more) and frame-baseline (default efficientnetb0)")
     tr.add_argument("--augment", action="store_true",
                     help="flip, random resized crop, brightness/contrast and time jitter, "
                          "the same for every frame of a clip (no flips with left/right classes)")
@@ -246,6 +275,63 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="replace a run already in --out")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser(
+        "evaluate", help="score a trained run on its test split; metrics, pictures, report",
+        description="Score every video of a held-out split with K evenly spaced clips (their "
+                    "softmax probabilities averaged) and write metrics.json, predictions.csv, "
+                    "confusion_matrix.png, curves.png and report.html to RUN/eval/<split>/. "
+                    "Unreadable videos are skipped and listed. The same run gives the same "
+                    "numbers every time.")
+    ev.add_argument("run", help="run folder (from `vidaction train`)")
+    ev.add_argument("--data", help="dataset folder (default: the one the run trained on)")
+    ev.add_argument("--split", default="test", choices=["test", "val", "train"],
+                    help="split to score (default: %(default)s; val and train need "
+                         "--allow-seen)")
+    ev.add_argument("--clips", type=_positive, default=3, metavar="K",
+                    help="evenly spaced clips per video (default: %(default)s; 1: the "
+                         "centre clip)")
+    ev.add_argument("--allow-seen", action="store_true",
+                    help="score a split the run trained or validated on (inflated numbers)")
+    ev.add_argument("--out", help="output folder (default: RUN/eval/<split>)")
+    ev.add_argument("--force", action="store_true",
+                    help="replace an evaluation already in the output folder")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser(
+        "predict", help="top-k labels for videos, GIFs, folders or globs; long-video timeline",
+        description="Print the top-k labels with probabilities for each input (K evenly "
+                    "spaced clips averaged). A bad input gets one error line; the others are "
+                    "still predicted; the exit status is 1 if any failed. --timeline labels "
+                    "consecutive windows of a long video instead.")
+    pr.add_argument("run", help="run folder (from `vidaction train`) or an exported .tflite")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="video or GIF file, folder (searched recursively) or glob pattern")
+    pr.add_argument("--top-k", type=_positive, default=5, metavar="K")
+    pr.add_argument("--clips", type=_positive, default=3, metavar="K",
+                    help="evenly spaced clips averaged per video (default: %(default)s, "
+                         "as evaluate)")
+    pr.add_argument("--json", action="store_true", help="one JSON object per input per line")
+    pr.add_argument("--overlay", metavar="OUT",
+                    help="write the video with its label drawn on every frame (.mp4 or .gif); "
+                         "several inputs give OUT_<name>.mp4 each")
+    pr.add_argument("--timeline", action="store_true",
+                    help="label consecutive windows of the video (long videos)")
+    pr.add_argument("--window", type=_positive, metavar="N",
+                    help="frames per window (default: the run's frames per clip)")
+    pr.add_argument("--stride", type=_positive, metavar="N",
+                    help="sampled frames between window starts (default: --window, "
+                         "no overlap)")
+    pr.add_argument("--frame-step", type=_positive, metavar="N",
+                    help="take every N-th frame into windows (default: the run's frame "
+                         "step; 1: consecutive frames)")
+    pr.add_argument("--smooth", type=_positive, default=1, metavar="N",
+                    help="moving average of probabilities over N windows")
+    pr.add_argument("--out", metavar="PREFIX",
+                    help="timeline files PREFIX.csv/.json/.png (default: <name>_timeline)")
+    pr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    pr.set_defaults(func=_cmd_predict)
 
     mo = sub.add_parser("models", help="list the model names",
                         description="Model names with input size, frames, parameters and "

@@ -1,25 +1,13 @@
-"""create_model over every name: forward, one training step, save and load give the same."""
+"""The model registry, and the architectures of r2plus1d, cnn-rnn and frame-baseline."""
 
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pytest
 
 from vidaction.errors import UserError
 
-FRAMES, SIZE, CLASSES = 4, 32, 3
-# Building a MoViNet takes 15-60 s on 2 cores, too slow to build all twelve in CI: every
-# name's configuration is checked without building (below); these are built and run.
-# VIDACTION_SWEEP=all builds every registered name instead.
-BUILT = ["movinet-a0", "movinet-a0-stream", "r2plus1d"]
-
-
-def _all_names():
-    from vidaction.models import list_models
-
-    return [m.name for m in list_models()]
+# The forward / train step / save / load sweep over every name is in test_sweep.py.
 
 
 def test_registry_lists_every_movinet_with_native_size_and_official_stream_config():
@@ -51,51 +39,6 @@ def test_unknown_name_and_bad_pretrained_are_user_errors(tmp_path):
         create_model("movinet-a0", 3, pretrained=str(tmp_path / "missing.tar.gz"))
 
 
-@pytest.mark.parametrize(
-    "name", _all_names() if os.environ.get("VIDACTION_SWEEP") == "all" else BUILT)
-def test_forward_train_step_save_load(name, tmp_path):
-    import tensorflow as tf
-    import tf_keras
-
-    from vidaction.models import create_model, load_model, save_model
-
-    tf_keras.utils.set_random_seed(0)
-    model = create_model(name, CLASSES, frames=FRAMES, size=SIZE)
-    rng = np.random.default_rng(0)
-    clips = rng.integers(0, 256, (2, FRAMES, SIZE, SIZE, 3), dtype=np.uint8)
-    labels = np.array([0, 2])
-
-    logits = model(clips, training=False).numpy()
-    assert logits.shape == (2, CLASSES) and np.isfinite(logits).all()
-    # uint8 and float pixel values give the same answer (scaling happens in the model)
-    np.testing.assert_allclose(model(clips.astype(np.float32)).numpy(), logits, atol=1e-6)
-
-    if name.startswith("movinet"):
-        # Frozen backbone: only the head (projection + classifier convs) trains.
-        assert 0 < len(model.trainable_weights) <= 4
-        assert all("head" in w.name for w in model.trainable_weights)
-    loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    opt = tf_keras.optimizers.Adam(1e-4)
-    before = [w.numpy() for w in model.trainable_weights]
-    for _ in range(2):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(clips, training=True))
-        grads = tape.gradient(loss, model.trainable_weights)
-        assert all(g is not None and np.isfinite(g.numpy()).all() for g in grads)
-        assert any(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
-        opt.apply_gradients(zip(grads, model.trainable_weights, strict=True))
-        assert np.isfinite(float(loss))
-    # (Loss on 2 random clips need not fall in 2 steps; that the weights moved is the check.)
-    assert all(not np.array_equal(b, w.numpy())
-               for b, w in zip(before, model.trainable_weights, strict=True))
-
-    after = model(clips, training=False).numpy()
-    save_model(model, tmp_path / "saved")
-    again = load_model(tmp_path / "saved")
-    np.testing.assert_allclose(again(clips, training=False).numpy(), after, atol=1e-5)
-    assert not list(tmp_path.glob("saved.*")), "temporary folders left behind"
-
-
 def test_model_table_lists_names_sizes_and_pretrained(monkeypatch):
     from vidaction.models import factory
 
@@ -117,3 +60,142 @@ def test_parameter_count_of_a0_base_and_stream():
     # of tf-models-official 2.20 (the paper's 3.1M for A0 counts the same way).
     assert count_params("movinet-a0") == 3_126_071
     assert count_params("movinet-a0-stream") == 3_765_983
+
+
+# --- r2plus1d (SPEC.md, Models 2) ---------------------------------------------------------
+
+
+def test_r2plus1d_is_the_reference_architecture():
+    import tf_keras
+
+    from vidaction.models import create_model, model_info
+
+    info = model_info("r2plus1d")
+    assert (info.frames, info.size, info.pretrained) == (10, 224, False)
+    model = create_model("r2plus1d", 5)
+    assert model.input_shape == (None, 10, 224, 224, 3)
+    convs = {ly.name: ly for ly in model.layers if isinstance(ly, tf_keras.layers.Conv3D)}
+    assert convs["stem_spatial"].kernel_size == (1, 7, 7)
+    assert convs["stem_temporal"].kernel_size == (3, 1, 1)
+    for i, width in enumerate((16, 32, 64, 128)):
+        for part in ("a", "b"):  # each convolution factored into spatial then temporal
+            assert convs[f"block{i}_{part}_spatial"].kernel_size == (1, 3, 3)
+            assert convs[f"block{i}_{part}_temporal"].kernel_size == (3, 1, 1)
+            assert convs[f"block{i}_{part}_temporal"].filters == width
+        names = {ly.name for ly in model.layers}
+        assert {f"block{i}_ln_a", f"block{i}_ln_b", f"block{i}_add"} <= names
+        # projection (dense + layer norm) on the skip path only where the width changes
+        assert (f"block{i}_project" in names) == (i > 0)
+        assert (f"block{i}_project_ln" in names) == (i > 0)
+        # frames halved in size before every block: 224 -> 112 -> 56 -> 28 -> 14
+        assert model.get_layer(f"halve_{i}").output_shape[1:4] == (10, 224 >> (i + 1),
+                                                                   224 >> (i + 1))
+    assert isinstance(model.get_layer("pool"), tf_keras.layers.GlobalAveragePooling3D)
+    assert model.output_shape == (None, 5)
+
+
+@pytest.mark.parametrize("size", [64, 112])
+def test_r2plus1d_small_sizes_run_and_save_as_plain_keras(size, tmp_path):
+    from vidaction.models import create_model, load_model
+
+    model = create_model("r2plus1d", 4, size=size)
+    clip = np.random.default_rng(size).integers(0, 256, (1, 10, size, size, 3), np.uint8)
+    logits = model(clip, training=False).numpy()
+    assert logits.shape == (1, 4) and np.isfinite(logits).all()
+    if size == 64:
+        # stock layers only: a .keras file loads without custom objects (tf_keras.models.
+        # load_model inside load_model)
+        model.save(tmp_path / "m.keras")
+        np.testing.assert_allclose(load_model(tmp_path / "m.keras")(clip).numpy(), logits,
+                                   atol=1e-5)
+
+
+# --- cnn-rnn and frame-baseline (SPEC.md, Models 3 and 4) ---------------------------------
+
+T, S, D = 4, 32, 1280  # mobilenetv2: the lightest frame CNN
+
+
+@pytest.fixture(scope="module")
+def cnn_rnn():
+    import tf_keras
+
+    from vidaction.models import create_model
+
+    tf_keras.utils.set_random_seed(2)
+    return create_model("cnn-rnn", 3, frames=T, size=S, frame_backbone="mobilenetv2")
+
+
+def test_model_defaults_of_the_frame_models():
+    from vidaction.models import model_info
+
+    rnn, base = model_info("cnn-rnn"), model_info("frame-baseline")
+    assert (rnn.frames, rnn.size, rnn.resize, rnn.frame_backbone) == (20, 224, "crop",
+                                                                      "inceptionv3")
+    assert (base.frames, base.size, base.frame_backbone) == (10, 224, "efficientnetb0")
+    assert base.patience == 2 and rnn.patience == 3 and model_info("r2plus1d").patience == 3
+    assert rnn.pretrained and base.pretrained and rnn.weights == "imagenet"
+
+
+def test_cnn_rnn_layers_are_the_reference_recipe(cnn_rnn):
+    import tf_keras
+
+    from vidaction.models.frame_cnn import frame_cnn_of
+
+    cnn = frame_cnn_of(cnn_rnn)
+    assert cnn.name.startswith("mobilenetv2") and not cnn.trainable
+    assert cnn.output_shape == (None, D)  # globally average pooled
+    head = cnn_rnn.get_layer("head")
+    kinds = [(type(ly).__name__, getattr(ly, "units", None) or getattr(ly, "rate", None))
+             for ly in head.layers[1:]]
+    assert kinds == [("Masking", None), ("RNN", None), ("RNN", None), ("Dropout", 0.4),
+                     ("Dense", 8), ("Dense", 3)]
+    assert head.get_layer("gru16").cell.units == 16 and head.get_layer("gru16").return_sequences
+    assert head.get_layer("gru8").cell.units == 8
+    assert isinstance(head.get_layer("gru8").cell, tf_keras.layers.GRUCell)
+    assert head.get_layer("dense8").activation.__name__ == "relu"
+
+
+def test_padding_frames_are_masked_and_order_matters_for_the_gru(cnn_rnn):
+    from vidaction.models.cnn_rnn import build_head
+    from vidaction.train.features import split_model
+
+    features, head = split_model(cnn_rnn)
+    clip = np.random.default_rng(0).integers(1, 256, (2, T, S, S, 3), np.uint8)
+    clip[0, 2:] = 0  # the sampler pads a short video with black frames
+    f = features(clip).numpy()
+    assert f.shape == (2, T, D)
+    assert not f[0, 2:].any() and (np.abs(f[0, :2]).sum(axis=1) > 0).all()
+    assert (np.abs(f[1]).sum(axis=1) > 0).all()
+    np.testing.assert_allclose(head(f).numpy(), cnn_rnn(clip).numpy(), atol=1e-5)
+    # the padded clip scores as its two real frames alone: a two-step head, same weights
+    short = build_head(3, 2, D)
+    short.set_weights(head.get_weights())
+    np.testing.assert_allclose(head(f[:1]).numpy(), short(f[:1, :2]).numpy(), atol=1e-5)
+    # a GRU reads order: the frames reversed give another answer
+    g = np.random.default_rng(1).normal(size=(1, T, D)).astype(np.float32)
+    assert np.abs(head(g[:, ::-1]).numpy() - head(g).numpy()).max() > 1e-4
+
+
+def test_frame_baseline_averages_a_dense_layer_over_real_frames_in_any_order():
+    from vidaction.models.frame_baseline import build_head
+
+    rng = np.random.default_rng(1)
+    head = build_head(3, T, 8)
+    f = rng.normal(size=(2, T, 8)).astype(np.float32)
+    f[0, 3:] = 0  # padding
+    kernel, bias = head.get_layer("per_frame_logits").get_weights()
+    want = np.stack([(f[0, :3] @ kernel + bias).mean(0), (f[1] @ kernel + bias).mean(0)])
+    np.testing.assert_allclose(head(f).numpy(), want, atol=1e-5)
+    # a bag of frames: order does not matter (what the direction pairs expose)
+    np.testing.assert_allclose(head(f[1:, ::-1]).numpy(), want[1:], atol=1e-5)
+
+
+def test_frame_model_mistakes_are_one_line_user_errors():
+    from vidaction.models import create_model
+
+    with pytest.raises(UserError, match="at least 75x75"):
+        create_model("cnn-rnn", 3, frames=2, size=64)
+    with pytest.raises(UserError, match="unknown --frame-backbone 'resnet'"):
+        create_model("cnn-rnn", 3, frames=2, size=64, frame_backbone="resnet")
+    with pytest.raises(UserError, match="not r2plus1d"):
+        create_model("r2plus1d", 3, frame_backbone="mobilenetv2")

@@ -21,6 +21,8 @@ from pathlib import Path
 import vidaction  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from vidaction.errors import UserError
 from vidaction.models import movinet as mv
+from vidaction.models.cnn_rnn import cnn_rnn_factory
+from vidaction.models.frame_baseline import frame_baseline_factory
 from vidaction.models.r2plus1d import r2plus1d_factory
 
 
@@ -33,6 +35,10 @@ class ModelInfo:
     frames: int
     pretrained: bool
     description: str
+    weights: str = "k600"  # what --pretrained auto fetches (shown by `vidaction models`)
+    patience: int = 3  # default early-stopping patience
+    resize: str = "letterbox"  # default frame fitting (SamplingConfig.resize)
+    frame_backbone: str | None = None  # per-frame CNN models: the default --frame-backbone
 
     @property
     def params(self) -> int:
@@ -88,6 +94,17 @@ MODELS["r2plus1d"] = r2plus1d_factory
 _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
                               "(2+1)D ResNet, widths 16-128, layer norm; from scratch")
 
+# A frozen ImageNet CNN per frame (SPEC.md, Models 3 and 4); --frame-backbone picks the CNN.
+MODELS["cnn-rnn"] = cnn_rnn_factory
+_INFO["cnn-rnn"] = ModelInfo("cnn-rnn", 224, 20, True,
+                             "frame CNN features -> GRU(16) -> GRU(8), padding masked",
+                             weights="imagenet", resize="crop", frame_backbone="inceptionv3")
+MODELS["frame-baseline"] = frame_baseline_factory
+_INFO["frame-baseline"] = ModelInfo("frame-baseline", 224, 10, True,
+                                    "frame CNN -> dense, averaged over time and space",
+                                    weights="imagenet", patience=2,
+                                    frame_backbone="efficientnetb0")
+
 
 def backbone_of(model):
     """The MoViNet backbone inside a `create_model` model (to freeze, cache or inspect it)."""
@@ -135,7 +152,7 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
                  size: int | None = None, pretrained: str = "none",
                  weights_url: str | None = None, cache_dir: str | Path | None = None,
                  freeze_backbone: bool = True, dropout_rate: float = 0.0,
-                 precision: str = "float32"):
+                 precision: str = "float32", frame_backbone: str | None = None):
     """Build `name` with a fresh head for `num_classes`.
 
     `pretrained`: "none" (random init), "auto" (download the official Kinetics-600 checkpoint,
@@ -143,6 +160,8 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
     `freeze_backbone` applies whatever the weights: only the head trains when it is set.
     `precision`: "float32", or a Keras mixed policy ("mixed_float16" for GPUs,
     "mixed_bfloat16"): layers compute in 16 bits, variables and the logits stay float32.
+    `frame_backbone`: the per-frame ImageNet CNN of cnn-rnn / frame-baseline (None: the
+    model's default); their `pretrained` is "auto" (ImageNet .h5), "none" or a local .h5.
     """
     info = model_info(name)
     if num_classes < 1:
@@ -155,14 +174,19 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
                         "existing tarball or checkpoint")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    extra = {}
+    if info.frame_backbone:
+        extra["frame_backbone"] = frame_backbone = frame_backbone or info.frame_backbone
+    elif frame_backbone:
+        raise UserError(f"--frame-backbone applies to the per-frame CNN models, not {name}")
     with _dtype_policy(precision):
         model = MODELS[name](num_classes, frames, size, str(pretrained), weights_url,
-                             cache_dir, freeze_backbone, dropout_rate)
+                             cache_dir, freeze_backbone, dropout_rate, **extra)
         if precision != "float32":
             model = _float32_logits(model)
     # What `load_model` needs to rebuild it; a str, so Keras does not track it.
     config = dict(name=name, num_classes=num_classes, frames=frames, size=size,
-                  freeze_backbone=freeze_backbone, dropout_rate=dropout_rate)
+                  freeze_backbone=freeze_backbone, dropout_rate=dropout_rate, **extra)
     if precision != "float32":  # absent for float32, so older model.json files still load
         config["precision"] = precision
     model.vidaction_config = json.dumps(config)
@@ -210,7 +234,9 @@ def count_params(name: str) -> int:
     """Parameters of `name` with the 600-class Kinetics head (what the checkpoint holds)."""
     import tf_keras
 
-    model = create_model(name, mv.KINETICS600, frames=1, size=32, freeze_backbone=False)
+    # Parameters do not depend on the frame size; InceptionV3 accepts nothing under 75.
+    size = 75 if model_info(name).frame_backbone else 32
+    model = create_model(name, mv.KINETICS600, frames=1, size=size, freeze_backbone=False)
     return int(sum(tf_keras.backend.count_params(w) for w in model.weights))
 
 
@@ -220,7 +246,7 @@ def format_model_table(with_params: bool = True) -> str:
     for m in list_models():
         params = f"{count_params(m.name) / 1e6:.2f}M" if with_params else "-"
         rows.append((m.name, f"{m.size}x{m.size}", str(m.frames), params,
-                     "k600" if m.pretrained else "no", m.description))
+                     m.weights if m.pretrained else "no", m.description))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1]
              for r in rows]

@@ -1,10 +1,11 @@
 """Frozen-backbone feature cache: run the backbone once per (video, temporal sample).
 
 With the backbone frozen and no augmentation, every epoch of the reference recomputes the
-same backbone outputs. We compute them once for K evenly spaced clips per video, store
-them on disk (keyed by file, sampling, backbone weights and K), and train only the head,
-taking a different one of the K clips per video each epoch, so the random-start effect
-of the reference survives.
+same backbone outputs: MoViNet's pooled clip features, or the per-frame ImageNet CNN features
+(T, D) of cnn-rnn and frame-baseline (padding frames zero, masked by their heads). We compute
+them once for K evenly spaced clips per video, store them on disk (keyed by file, sampling,
+backbone weights and K), and train only the head, taking a different one of the K clips per
+video each epoch, so the random-start effect of the reference survives.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ def split_model(model) -> tuple | None:
     """(features model, head model) sharing the model's layers, or None when the model has
     no separate backbone (then there is nothing to cache)."""
     from official.projects.movinet.modeling import movinet_layers, movinet_model
+
+    from vidaction.models.frame_cnn import split_frame_model
+
+    names = {ly.name for ly in model.layers}
+    if {"per_frame", "drop_padding", "head"} <= names:
+        return split_frame_model(model)
 
     classifier = next((m for m in model.layers
                        if isinstance(m, movinet_model.MovinetClassifier)), None)

@@ -50,14 +50,15 @@ class TrainConfig:
     frames: int | None = None  # None: the model's default
     frame_step: int = 15
     size: int | None = None  # None: the model's native resolution
-    resize: str = "letterbox"
+    resize: str | None = None  # None: the model's default (letterbox; crop for cnn-rnn)
     lr: float = 1e-3
     freeze_backbone: bool = True
     unfreeze_top: int = 0  # fine-tune the last N backbone blocks at lr * backbone_lr_scale
     backbone_lr_scale: float = 0.1
     pretrained: str | None = None  # None: "auto" where weights exist, else "none"
     weights_url: str | None = None
-    patience: int = 3
+    patience: int | None = None  # None: the model's default (3; 2 for frame-baseline)
+    frame_backbone: str | None = None  # cnn-rnn / frame-baseline: the per-frame ImageNet CNN
     seed: int = 0
     clip_cache: str | None = None  # folder for decoded clips; None: decode every epoch
     augment: bool = False  # flip (unless the classes have a left/right pair), crop, colour,
@@ -77,7 +78,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0:
             raise UserError("--lr must be positive")
@@ -243,7 +244,8 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     info = model_info(cfg.model)
     frames, size = cfg.frames or info.frames, cfg.size or info.size
     pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
-    sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize)
+    sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize)
+    patience = cfg.patience or info.patience
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     train_clips, val_clips, note = _splits(ds, cfg)
@@ -257,7 +259,9 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     write_json(out / "config.json", {
         "train": dataclasses.asdict(cfg),
         "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
-                  "num_classes": len(ds.classes)},
+                  "num_classes": len(ds.classes),
+                  **({"frame_backbone": cfg.frame_backbone or info.frame_backbone}
+                     if info.frame_backbone else {})},
         "sampling": sampling.as_dict(),
         "augment": dataclasses.asdict(augment) if augment else None,
         "classes": ds.classes,
@@ -277,7 +281,8 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     tf_keras.utils.set_random_seed(cfg.seed)
     model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
                          pretrained=pretrained, weights_url=cfg.weights_url,
-                         freeze_backbone=cfg.freeze_backbone, precision=precision)
+                         freeze_backbone=cfg.freeze_backbone, precision=precision,
+                         frame_backbone=cfg.frame_backbone)
     optimizer = tf_keras.optimizers.Adam(cfg.lr)
     if precision == "mixed_float16":  # small float16 gradients would flush to zero
         optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
@@ -327,9 +332,9 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     callbacks = [
         Progress(steps, cfg.epochs, progress),
         tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
-        Keeper(out, ckpt, last, best, cfg.patience, skips),
+        Keeper(out, ckpt, last, best, patience, skips),
     ]
-    if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < cfg.patience:
+    if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:
         fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
                       initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
 

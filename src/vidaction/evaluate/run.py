@@ -1,0 +1,256 @@
+"""`vidaction evaluate RUN`: score a held-out split, write numbers, pictures and a report.
+
+RUN/eval/<split>/ receives metrics.json, predictions.csv, confusion_matrix.png,
+curves.png and report.html. Each file is written atomically. An existing evaluation is
+replaced only with --force: the files are derived data, but `--clips 1` after
+`--clips 3` (or another --data) would otherwise silently swap the numbers someone has
+already quoted. Other files in the folder are never touched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vidaction.errors import UserError
+from vidaction.train.run import RunError, read_json, write_json
+
+OUTPUTS = ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
+           "report.html")
+SEEN_SPLITS = ("train", "val")  # a run learns from train and picks its epoch on val
+EVAL_SPLITS = ("train", "val", "test")
+AVERAGING = "mean of the clips' softmax probabilities"
+GIF_VIDEOS = 6
+
+
+def _check_run(run: Path) -> dict:
+    if not run.is_dir():
+        raise RunError(f"{run}: no such run folder")
+    config = read_json(run / "config.json")
+    if not (run / "model").is_dir():
+        raise RunError(f"{run}: no saved model (training did not finish; try --resume)")
+    if not (run / "classes.txt").is_file():
+        raise RunError(f"{run / 'classes.txt'}: missing")
+    return config
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if (out / "metrics.json").exists() and not force:
+        raise UserError(f"{out} already holds an evaluation; --force replaces it")
+    if any(out.iterdir()) and not (out / "metrics.json").exists() and not force:
+        raise UserError(f"{out} is not empty; choose another --out, or --force to write "
+                        "the evaluation files into it")
+
+
+def eval_clips(config: dict, data: str | os.PathLike, split: str) -> tuple[list, object]:
+    """The videos of `split`, loaded the way the run loaded its data (same fractions and
+    seed, so a ROOT/<class>/ layout gives the same test split); (clips, dataset)."""
+    from vidaction.data.sources import load_dataset
+
+    tc = config.get("train", {})
+    ds = load_dataset(data, tc.get("val_fraction", 0.2), tc.get("test_fraction", 0.2),
+                      tc.get("seed", 0), write_classes_file=False)
+    if split in SEEN_SPLITS:
+        # what training used: a missing val split is carved from train there
+        from vidaction.train.fit import TrainConfig, _splits
+
+        train, val, _ = _splits(ds, TrainConfig(**tc))
+        return (train if split == "train" else val), ds
+    return ds.split(split), ds
+
+
+def _label_map(run_classes: list[str], ds_classes: list[str], root) -> dict[int, int]:
+    """Dataset class id -> run class id, by name (any case); unknown classes refused."""
+    lower = {c.lower(): i for i, c in enumerate(run_classes)}
+    unknown = [c for c in ds_classes if c.lower() not in lower]
+    if unknown:
+        raise UserError(f"{root}: class(es) the run was not trained on: "
+                        f"{', '.join(unknown)} (the run knows {', '.join(run_classes)})")
+    return {i: lower[c.lower()] for i, c in enumerate(ds_classes)}
+
+
+def evaluate_run(
+    run: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    split: str = "test",
+    clips: int = 3,
+    allow_seen: bool = False,
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    batch_size: int | None = None,
+    workers: int = 2,
+) -> dict:
+    """Evaluate a trained run on one split; returns the metrics (as in metrics.json).
+
+    K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
+    Refuses the run's own train and val splits unless `allow_seen`.
+    """
+    from tqdm import tqdm
+
+    from vidaction.evaluate.metrics import compute_metrics
+    from vidaction.evaluate.scoring import load_videos, score_videos
+    from vidaction.train.run import load_run
+
+    run = Path(run)
+    if split not in EVAL_SPLITS:
+        raise UserError(f"unknown split {split!r}; choose from {', '.join(EVAL_SPLITS)}")
+    if clips < 1:
+        raise UserError("--clips must be at least 1")
+    config = _check_run(run)
+    if split in SEEN_SPLITS and not allow_seen:
+        raise UserError(f"{run} was {'trained' if split == 'train' else 'validated'} on the "
+                        f"{split} split: its score there is not a fair estimate; evaluate on "
+                        "test, or pass --allow-seen to score it anyway")
+    out = Path(out) if out is not None else run / "eval" / split
+    _check_out(out, force)
+
+    if data is None:
+        data = config.get("train", {}).get("data") or ""
+        if not data:
+            raise UserError(f"{run}: config.json names no dataset; pass --data")
+        if not Path(data).is_dir():
+            raise UserError(f"{data}: the run's dataset folder is not there; pass --data")
+    data = Path(data)
+    videos, ds = eval_clips(config, data, split)
+    if not videos:
+        raise UserError(f"{data}: no videos in the {split} split "
+                        f"(splits found: {', '.join(ds.splits) or 'none'})")
+    classes = [c for c in (run / "classes.txt").read_text().splitlines() if c]
+    to_run = _label_map(classes, ds.classes, data)
+    loaded_run = load_run(run)
+    from vidaction.data.sampling import SamplingConfig
+
+    sampling = SamplingConfig(**config["sampling"])
+    batch = batch_size or int(config.get("train", {}).get("batch_size", 8))
+    paths = [str(v.path) for v in videos]
+    labels = [to_run[v.label] for v in videos]
+
+    skipped: list[dict] = []
+    bar = tqdm(total=len(paths), desc=f"evaluating {split}", unit="video",
+               disable=not progress, file=sys.stderr, leave=False)
+
+    def readable():
+        for item in load_videos(paths, sampling, clips=clips, workers=workers):
+            if item.clips is None:
+                skipped.append({"path": item.path, "reason": item.error})
+                bar.write(f"vidaction: warning: skipping {item.path}: {item.error}",
+                          file=sys.stderr)
+                bar.update()
+                continue
+            yield item.index, item.clips
+
+    rows = []
+    for scored in score_videos(loaded_run.predict_logits, readable(), batch_size=batch):
+        rows.append(scored)
+        bar.update()
+    bar.close()
+    if not rows:
+        raise UserError(f"{data}: none of the {len(paths)} videos of the {split} split "
+                        "could be read")
+
+    y_true = np.array([labels[s.key] for s in rows])
+    probs = np.stack([s.probs for s in rows])
+    clip_correct = np.concatenate([s.clip_logits.argmax(axis=1) == labels[s.key]
+                                   for s in rows])
+    metrics = {
+        "run": str(run),
+        "data": str(data),
+        "split": split,
+        "seen_split": split in SEEN_SPLITS,
+        "model": config.get("model", {}).get("name"),
+        "sampling": sampling.as_dict(),
+        "clips_per_video": clips,
+        "averaging": AVERAGING,
+        **compute_metrics(y_true, probs, classes, clip_correct=clip_correct),
+        "clips_scored": int(len(clip_correct)),
+        "skipped": len(skipped),
+        "skipped_videos": skipped,
+    }
+    predictions = [{"path": paths[s.key], "true": y, "probs": s.probs}
+                   for s, y in zip(rows, y_true, strict=True)]
+    _write_outputs(out, run, config, ds, videos, metrics, predictions, classes, progress)
+    metrics["out"] = str(out)
+    return metrics
+
+
+def predictions_csv(predictions: list[dict], classes: list[str], k: int) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["path", "true_label", "predicted_label", "correct",
+                *[f"{c}{i + 1}" for i in range(k) for c in ("top", "prob")]])
+    for p in predictions:
+        order = np.argsort(-p["probs"], kind="stable")[:k]
+        w.writerow([p["path"], classes[p["true"]], classes[order[0]],
+                    int(order[0] == p["true"]),
+                    *[v for j in order for v in (classes[j], f"{p['probs'][j]:.6f}")]])
+    return buf.getvalue()
+
+
+def _write_outputs(out: Path, run: Path, config: dict, ds, videos: list, metrics: dict,
+                   predictions: list[dict], classes: list[str], progress: bool) -> None:
+    from vidaction.evaluate.plots import confusion_png, curves_png
+    from vidaction.evaluate.report import misclassified_gifs, render_report
+    from vidaction.io.writer import write_atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics)
+    write_atomic(out / "predictions.csv", predictions_csv(predictions, classes,
+                                                          metrics["top_k"]))
+    title = (f"{run.name}: {metrics['split']} split, {metrics['videos']} videos, "
+             f"top-1 {metrics['top1_accuracy']:.3f}")
+    cm_png = confusion_png(metrics["confusion_matrix"], classes, title=title)
+    write_atomic(out / "confusion_matrix.png", cm_png)
+    history = _history(run)
+    curves = None
+    if history:
+        curves = curves_png(history, title=f"{run.name}: training history")
+        write_atomic(out / "curves.png", curves)
+    elif (out / "curves.png").exists():
+        (out / "curves.png").unlink()  # a stale picture from another run would mislead
+    gifs = misclassified_gifs(predictions, classes, GIF_VIDEOS)
+    html = render_report(metrics=metrics, config=config, dataset=ds, videos=videos,
+                         confusion=cm_png, curves=curves, gifs=gifs)
+    write_atomic(out / "report.html", html)
+
+
+def _history(run: Path) -> list[dict]:
+    try:
+        return list(read_json(run / "history.json").get("epochs", []))
+    except RunError:
+        return []
+
+
+def format_summary(m: dict) -> str:
+    """The console table."""
+    k = m["top_k"]
+    lines = [
+        f"{m['run']} on the {m['split']} split of {m['data']}: {m['videos']} videos, "
+        f"{m['clips_per_video']} clip(s) each, {m['skipped']} skipped",
+        f"  {'top-1 accuracy (video)':<26}{m['top1_accuracy']:>8.3f}",
+        f"  {f'top-{k} accuracy (video)':<26}{m['top5_accuracy']:>8.3f}",
+        f"  {'top-1 accuracy (clip)':<26}{m['clip_top1_accuracy']:>8.3f}",
+        f"  {'mean class accuracy':<26}{m['mean_class_accuracy']:>8.3f}",
+        f"  {'macro P / R / F1':<26}{m['macro_precision']:>8.3f}{m['macro_recall']:>7.3f}"
+        f"{m['macro_f1']:>7.3f}",
+        f"  {'weighted P / R / F1':<26}{m['weighted_precision']:>8.3f}"
+        f"{m['weighted_recall']:>7.3f}{m['weighted_f1']:>7.3f}",
+        f"  {'loss (cross-entropy)':<26}{m['loss']:>8.4f}",
+    ]
+    per = m["per_class"]
+    worst = sorted((c for c in per if per[c]["support"]), key=lambda c: (per[c]["f1"], c))[:3]
+    if worst and len(per) > 3:
+        lines.append("  lowest F1: " + ", ".join(f"{c} {per[c]['f1']:.2f}" for c in worst))
+    if m.get("out"):
+        lines.append(f"written to {m['out']}/: " + ", ".join(
+            f for f in OUTPUTS if (Path(m["out"]) / f).exists()))
+    return "\n".join(lines)

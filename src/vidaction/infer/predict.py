@@ -1,0 +1,270 @@
+"""`vidaction predict`: top-k labels for videos, GIFs, folders and globs.
+
+A video's verdict is the mean of the softmax probabilities of K evenly spaced clips (K=3 by
+default, as `vidaction evaluate` scores test videos): one clip sees only part of a video and
+the reference's single random clip gave a different answer on every call; three fixed clips
+cover start, middle and end and give the same answer every time. Probabilities, not logits,
+are averaged so that one over-confident clip cannot outvote the others.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
+from vidaction.errors import UserError, VidactionError
+from vidaction.io import VIDEO_EXTENSIONS, VideoReader, VideoReadError
+
+DEFAULT_CLIPS = 3
+
+
+@dataclass
+class Input:
+    """One file to predict, or an input that expanded to nothing (`error` says why)."""
+
+    path: Path
+    error: str = ""
+
+
+def _is_video_name(p: Path) -> bool:
+    return p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Input]:
+    """Files, folders (searched recursively for video extensions) and globs (expanded here,
+    so quoted patterns work too). A named file is always kept, whatever its extension: the
+    reader says what is wrong with it. Repeats are dropped."""
+    out: list[Input] = []
+    seen: set[str] = set()
+
+    def add(p: Path) -> None:
+        key = os.path.normpath(str(p))
+        if key not in seen:
+            seen.add(key)
+            out.append(Input(p))
+
+    def add_folder(d: Path) -> int:
+        found = sorted(p for p in d.rglob("*") if p.is_file() and _is_video_name(p))
+        for p in found:
+            add(p)
+        return len(found)
+
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_dir():
+            if not add_folder(p):
+                out.append(Input(p, f"{p}: no videos in this folder (looked for "
+                                    f"{', '.join(VIDEO_EXTENSIONS)})"))
+        elif p.exists() or not glob.has_magic(raw):
+            add(p)  # a missing file is reported by the reader, in order
+        else:
+            n = 0
+            for m in sorted(glob.glob(raw, recursive=True)):
+                mp = Path(m)
+                if mp.is_dir():
+                    n += add_folder(mp)
+                elif _is_video_name(mp):
+                    add(mp)
+                    n += 1
+            if not n:
+                out.append(Input(p, f"{raw}: no video matches this pattern"))
+    return out
+
+
+@dataclass
+class VideoPrediction:
+    path: str
+    probs: np.ndarray  # (classes,) mean over clips
+    clips: int  # clips averaged
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+
+    def top(self, classes: list[str], k: int) -> list[tuple[str, float]]:
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(classes[i], float(self.probs[i])) for i in order]
+
+
+def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
+                  clips: int = DEFAULT_CLIPS) -> VideoPrediction:
+    """Mean softmax of `clips` evenly spaced clips: the same clips and the same average as
+    `vidaction evaluate`, so both give a video the same verdict."""
+    from vidaction.evaluate.scoring import average_clips
+
+    with VideoReader(path) as r:
+        if r.truncated:  # as `data check`: a file cut short is reported, not half-read
+            raise VideoReadError(path, f"truncated: {r.truncated}")
+        starts = eval_starts(r.frame_count, cfg, clips)
+        batch, _ = read_clips(r, starts, cfg)
+        info = r.info
+    probs = average_clips(np.asarray(predictor.predict_logits(batch)))
+    return VideoPrediction(str(path), probs, len(starts), info.frame_count, info.fps,
+                           info.width, info.height)
+
+
+def _per_input(template: Path, src: Path, many: bool, taken: set[str]) -> Path:
+    """One output per input: TEMPLATE itself for one input, TEMPLATE_<stem> for several."""
+    if not many:
+        return template
+    base = f"{template.stem}_{src.stem}" if template.suffix else f"{template.name}_{src.stem}"
+    out = template.with_name(base + template.suffix)
+    k = 2
+    while str(out) in taken:
+        out = template.with_name(f"{base}_{k}{template.suffix}")
+        k += 1
+    taken.add(str(out))
+    return out
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'' if k == 1 else 's'}"
+
+
+def _fmt_top(top: list[tuple[str, float]], indent: str = "  ") -> str:
+    width = max(len(label) for label, _ in top)
+    return "\n".join(f"{indent}{i + 1}. {label:<{width}}  {p * 100:5.1f}%"
+                     for i, (label, p) in enumerate(top))
+
+
+def _fmt_table(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    cells = [[str(r[c]) if not isinstance(r[c], float) else
+              (f"{r[c]:.3f}" if c == "prob" else f"{r[c]:.2f}") for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  " + "  ".join(c.rjust(w) if c != "label" else c.ljust(w)
+                              for c, w in zip(cols, widths, strict=True))]
+    for row in cells:
+        lines.append("  " + "  ".join(v.ljust(w) if c == "label" else v.rjust(w)
+                                      for c, v, w in zip(cols, row, widths, strict=True)))
+    return "\n".join(lines)
+
+
+def predict_command(
+    run: str | os.PathLike,
+    inputs: Sequence[str],
+    top_k: int = 5,
+    clips: int = DEFAULT_CLIPS,
+    as_json: bool = False,
+    overlay: str | None = None,
+    timeline: bool = False,
+    window: int | None = None,
+    stride: int | None = None,
+    frame_step: int | None = None,
+    smooth: int = 1,
+    out_prefix: str | None = None,
+    progress: bool = True,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Predict every input; a bad one gets one error line and the rest go on. Returns the
+    exit status: 1 if any input failed."""
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from vidaction.infer.load import fixed_frames, load_predictor, sampling_config
+    from vidaction.infer.overlay import OverlayWriter, overlay_video
+    from vidaction.infer.timeline import compute_timeline, describe, write_timeline
+
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    if not timeline:
+        given = [f for f, v in (("--window", window), ("--stride", stride),
+                                ("--frame-step", frame_step), ("--out", out_prefix)) if v]
+        if given or smooth > 1:
+            raise UserError(f"{', '.join(given or ['--smooth'])} only apply with --timeline")
+    if overlay:
+        OverlayWriter(overlay, 25)  # refuses a bad suffix before the model loads
+    items = expand_inputs(inputs)
+    if not items:
+        raise UserError("no inputs given")
+
+    predictor = load_predictor(run)
+    classes = list(predictor.classes)
+    k = min(top_k, len(classes))
+    cfg = sampling_config(predictor)
+    if timeline:
+        cfg = replace(cfg, n_frames=window or cfg.n_frames,
+                      frame_step=frame_step or cfg.frame_step)
+        stride = stride or cfg.n_frames
+        need = fixed_frames(predictor)
+        if need and cfg.n_frames != need:
+            raise UserError(f"--window {cfg.n_frames}: this model takes exactly {need} frames "
+                            f"per clip; use --window {need} (and --stride to overlap windows)")
+
+    files = [it for it in items if not it.error]
+    many = len(files) > 1
+    taken: set[str] = set()
+    failed = 0
+    bar = tqdm(total=len(items), desc="predict", unit="video",
+               disable=not progress or len(items) < 2, file=sys.stderr)
+    for it in items:
+        try:
+            if it.error:
+                raise UserError(it.error)
+            record: dict = {"path": str(it.path)}
+            text: list[str] = []
+            if timeline:
+                tl = compute_timeline(predictor, it.path, cfg, stride, smooth=smooth,
+                                      progress=progress)
+                prefix = _per_input(Path(out_prefix or f"{it.path.stem}_timeline"), it.path,
+                                    many and out_prefix is not None, taken)
+                written = write_timeline(tl, prefix)
+                top = tl.top(k)
+                record.update(top=[{"label": lab, "prob": round(p, 5)} for lab, p in top],
+                              frames=tl.frame_count, fps=tl.fps,
+                              duration_s=round(tl.duration, 3), windows=len(tl.windows),
+                              window=tl.window, stride=tl.stride, frame_step=tl.frame_step,
+                              smooth=smooth, timeline=tl.rows(), segments=tl.segments(),
+                              files=[str(p) for p in written])
+                text.append(f"{it.path}  ({_n(tl.frame_count, 'frame')}, {tl.duration:.2f} s; "
+                            f"{describe(tl)})")
+                text.append(_fmt_table(tl.rows()))
+                text.append("  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%"
+                                                          for lab, p in top[:3]))
+                text.append(f"  written: {', '.join(str(p) for p in written)}")
+                cuts = tl.cuts()
+
+                def top_for(i: int, tl=tl, cuts=cuts) -> list[tuple[str, float]]:
+                    return tl.top(k, tl.window_of_frame(i, cuts))
+            else:
+                pred = predict_video(predictor, it.path, cfg, clips)
+                top = pred.top(classes, k)
+                record.update(top=[{"label": lab, "prob": round(p, 5)} for lab, p in top],
+                              clips=pred.clips, frames=pred.frame_count, fps=pred.fps,
+                              width=pred.width, height=pred.height)
+                dur = pred.frame_count / pred.fps if pred.fps else 0.0
+                text.append(f"{it.path}  ({_n(pred.frame_count, 'frame')}, {dur:.2f} s, "
+                            f"{_n(pred.clips, 'clip')} averaged)")
+                text.append(_fmt_top(top))
+
+                def top_for(i: int, top=top) -> list[tuple[str, float]]:
+                    return top
+            if overlay:
+                dest = _per_input(Path(overlay), it.path, many, taken)
+                n = overlay_video(it.path, dest, top_for)
+                record["overlay"] = str(dest)
+                text.append(f"  overlay: {dest} ({_n(n, 'frame')})")
+        except (VidactionError, OSError) as e:
+            failed += 1
+            msg = str(e) if str(it.path) in str(e) else f"{it.path}: {e}"
+            bar.clear()
+            print(f"vidaction: error: {msg}", file=stderr, flush=True)
+            if as_json:
+                print(json.dumps({"path": str(it.path), "error": msg}), file=stdout, flush=True)
+        else:
+            bar.clear()
+            print(json.dumps(record) if as_json else "\n".join(text), file=stdout, flush=True)
+        bar.update(1)
+    bar.close()
+    return 1 if failed else 0

@@ -1,0 +1,145 @@
+"""`vidaction evaluate` on one tiny trained run (r2plus1d, 32 px, 4 frames, 3 classes)."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from vidaction.cli import main
+from vidaction.data.builtin import render_dataset
+from vidaction.errors import VidactionError
+from vidaction.evaluate.run import OUTPUTS
+
+TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
+            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from vidaction.train import TrainConfig, train
+
+    base = tmp_path_factory.mktemp("eval")
+    data = render_dataset(base / "data", progress=False, **TINY)
+    cfg = TrainConfig(data=str(data), out=str(base / "run"), model="r2plus1d", epochs=1,
+                      batch_size=3, frames=4, frame_step=3, size=32, patience=5)
+    return data, train(cfg, progress=False)
+
+
+def _no_nan(text: str) -> dict:
+    def refuse(name):
+        raise AssertionError(f"{name} in metrics.json")
+    return json.loads(text, parse_constant=refuse)
+
+
+def _ours(err: str) -> str:
+    """stderr without TensorFlow's own logging (a garbage-collected checkpoint of an earlier
+    test may print there at any time)."""
+    return "\n".join(ln for ln in err.splitlines() if not ln.startswith("WARNING:tensorflow"))
+
+
+def test_cli_writes_everything_and_repeats_exactly(trained, capsys):
+    data, run = trained
+    assert main(["evaluate", str(run), "--no-progress"]) == 0
+    out = run / "eval" / "test"
+    for name in OUTPUTS:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    printed = capsys.readouterr().out
+    assert "top-1 accuracy (video)" in printed and "top-3 accuracy (video)" in printed
+
+    first = (out / "metrics.json").read_text()
+    m = _no_nan(first)
+    n_test = len(list((data / "test").rglob("*.mp4")))
+    assert m["videos"] == n_test and m["skipped"] == 0 and m["skipped_videos"] == []
+    assert m["clips_per_video"] == 3 and m["clips_scored"] == 3 * n_test
+    assert m["top_k"] == 3 and m["top5_accuracy"] == 1.0
+    assert sum(map(sum, m["confusion_matrix"])) == n_test
+    for key in ("loss", "top1_accuracy", "clip_top1_accuracy", "mean_class_accuracy",
+                "macro_precision", "macro_recall", "macro_f1", "weighted_precision",
+                "weighted_recall", "weighted_f1"):
+        assert 0.0 <= m[key] and (key == "loss" or m[key] <= 1.0), key
+    assert set(m["per_class"]) == set(TINY["classes"])
+
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert len(rows) == n_test
+    assert {"path", "true_label", "predicted_label", "top1", "prob1", "top3", "prob3"} <= set(
+        rows[0])
+    assert sum(r["true_label"] == r["predicted_label"] for r in rows) == round(
+        m["top1_accuracy"] * n_test)
+
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2  # confusion matrix and curves
+    wrong = sum(r["true_label"] != r["predicted_label"] for r in rows)
+    assert html.count("data:image/gif;base64,") == min(wrong, 6)
+    assert 'src="http' not in html and "<link" not in html
+
+    # an existing evaluation is not replaced without --force
+    assert main(["evaluate", str(run), "--no-progress"]) == 1
+    assert "--force" in capsys.readouterr().err
+    # the same run gives the same numbers: determinism
+    assert main(["evaluate", str(run), "--no-progress", "--force"]) == 0
+    assert (out / "metrics.json").read_text() == first
+    assert list(csv.DictReader((out / "predictions.csv").open())) == rows
+
+
+def test_seen_splits_are_refused_unless_allowed(trained, tmp_path, capsys):
+    from vidaction.evaluate import evaluate_run
+
+    _, run = trained
+    for split in ("train", "val"):
+        with pytest.raises(VidactionError, match="--allow-seen"):
+            evaluate_run(run, split=split)
+    assert main(["evaluate", str(run), "--split", "val", "--no-progress"]) == 1
+    err = _ours(capsys.readouterr().err)
+    assert err.startswith("vidaction: error:") and "--allow-seen" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (run / "eval" / "val").exists()
+    m = evaluate_run(run, split="val", allow_seen=True, out=tmp_path / "val", clips=1)
+    assert m["seen_split"] is True and m["split"] == "val"
+    assert m["clips_per_video"] == 1 and m["clips_scored"] == m["videos"]
+    assert m["clip_top1_accuracy"] == m["top1_accuracy"]  # one clip: the clip is the video
+    val_videos = len(list((trained[0] / "val").rglob("*.mp4")))
+    assert m["videos"] == val_videos
+    assert "overstate" in (tmp_path / "val" / "report.html").read_text()
+
+
+def test_unreadable_video_is_skipped_and_listed(trained, tmp_path):
+    from vidaction.evaluate import evaluate_run
+
+    data, run = trained
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    broken = copy / "test" / "clap" / "broken.mp4"
+    good = next((copy / "test" / "sit_down").glob("*.mp4"))
+    broken.write_bytes(good.read_bytes()[:300])  # a header and nothing after it
+    m = evaluate_run(run, data=copy, out=tmp_path / "out")
+    n_good = len(list((data / "test").rglob("*.mp4")))
+    assert m["videos"] == n_good and m["skipped"] == 1
+    assert m["skipped_videos"][0]["path"] == str(broken) and m["skipped_videos"][0]["reason"]
+    paths = [r["path"] for r in csv.DictReader((tmp_path / "out" / "predictions.csv").open())]
+    assert str(broken) not in paths and len(paths) == n_good
+    assert "broken.mp4" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_bad_runs_and_data_give_one_line_errors(trained, tmp_path, capsys):
+    data, run = trained
+    half = tmp_path / "half"
+    half.mkdir()
+    shutil.copy(run / "config.json", half / "config.json")
+    unknown = tmp_path / "data"
+    shutil.copytree(data, unknown)
+    (unknown / "test" / "dance").mkdir()
+    shutil.copy(next((data / "test" / "clap").glob("*.mp4")), unknown / "test" / "dance")
+    (unknown / "classes.txt").unlink()
+    cases = [
+        ([str(tmp_path / "nope")], "no such run folder"),
+        ([str(half)], "no saved model"),
+        ([str(run), "--data", str(tmp_path / "nodata"), "--out", str(tmp_path / "o")],
+         "no such folder"),
+        ([str(run), "--data", str(unknown), "--out", str(tmp_path / "o")], "dance"),
+    ]
+    for args, msg in cases:
+        assert main(["evaluate", *args, "--no-progress"]) == 1, args
+        err = _ours(capsys.readouterr().err)
+        assert err.startswith("vidaction: error:") and msg in err, err
+        assert len(err.strip().splitlines()) == 1, err

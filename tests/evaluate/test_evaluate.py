@@ -11,6 +11,10 @@ from vidaction.data.builtin import render_dataset
 from vidaction.errors import VidactionError
 from vidaction.evaluate.run import OUTPUTS
 
+# a one-epoch model often predicts one class; that warning is tested in test_eval_metrics
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::vidaction.evaluate.metrics.NoPredictionWarning")
+
 TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
             fps=25, seed=3, splits=(0.5, 0.25, 0.25))
 

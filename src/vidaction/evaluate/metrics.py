@@ -1,8 +1,10 @@
 """Classification metrics from per-video probabilities (scikit-learn underneath).
 
 Every number is a plain finite float or int, so metrics.json never holds NaN: a class the
-model never predicted gets precision 0 (with a warning naming it), a class with no videos
-in the split is left out of the mean class accuracy and has recall 0 and support 0.
+model never predicted gets precision 0 (with a warning naming it). A class with neither
+videos in the split nor predictions is listed with zeros but left out of the macro and
+weighted averages and the mean class accuracy (as scikit-learn does without `labels`), so
+a test split that lacks a class does not drag the averages down.
 """
 
 from __future__ import annotations

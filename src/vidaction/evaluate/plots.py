@@ -90,6 +90,8 @@ def confusion_png(cm: Sequence[Sequence[int]], classes: Sequence[str],
                         color="white" if v > 0.55 * vmax else "#1a1a1a")
         cb = fig.colorbar(im, ax=ax, shrink=0.6 if g["stacked"] else 0.8, pad=0.01)
         cb.ax.tick_params(labelsize=max(g["tick"], 7))
+        if fmt == "{:.0f}":
+            cb.ax.yaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title, fontsize=max(g["tick"] + 3, 11))
     return _png(fig, g["dpi"])

@@ -69,7 +69,8 @@ table{border-collapse:collapse;margin:6px 0}td,th{padding:3px 10px;border-bottom
 tabular-nums}.kpi{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}.kpi div{border:1px solid
 #ddd;border-radius:6px;padding:8px 14px;min-width:120px}.kpi b{display:block;font-size:22px}
 .kpi span{color:#666;font-size:12px}img.fig{max-width:100%;border:1px solid #eee}
-.scroll{overflow:auto;max-height:90vh;border:1px solid #eee}img.big{display:block}
+.scroll{overflow:auto;max-height:95vh}#zoom:checked~.scroll img{max-width:none}
+label[for=zoom]{font-size:12px;color:#0b5cad;cursor:pointer}
 .gifs{display:flex;flex-wrap:wrap;gap:14px}.gifs figure{margin:0;border:1px solid #ddd;
 border-radius:6px;padding:8px;width:220px}.gifs img{width:100%;image-rendering:pixelated}
 .gifs figcaption{font-size:12px;word-break:break-all}.ok{color:#1a7f37}.bad{color:#c62828}
@@ -124,7 +125,7 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
             ("clip top-1", m["clip_top1_accuracy"], "one clip alone"),
             ("mean class accuracy", m["mean_class_accuracy"], "mean of per-class recall"),
             ("macro F1", m["macro_f1"], "classes weighted alike"),
-            ("loss", m["loss"], "cross-entropy of the averaged prediction")]
+            ("loss", m["loss"], "of the averaged prediction")]
     parts.append("<h2>Metrics</h2><div class=kpi>" + "".join(
         f"<div><b>{v:.3f}</b>{_e(name)}<br><span>{_e(note)}</span></div>"
         for name, v, note in kpis) + "</div>")
@@ -134,11 +135,9 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
 
     parts.append("<h2>Confusion matrix</h2><p class=sub>Rows: true class; columns: predicted. "
                  "Left: counts; right: each row divided by its class's videos.</p>")
-    if len(classes) > 30:  # full size in a scrolling box: labels stay readable
-        parts.append('<div class=scroll>' + _img(confusion, "confusion matrix", cls="big")
-                     + "</div>")
-    else:
-        parts.append(_img(confusion, "confusion matrix"))
+    # fitted to the page; the box switches to full size (scrolling) for many classes
+    parts.append('<input type=checkbox id=zoom><label for=zoom> full size</label>'
+                 '<div class=scroll>' + _img(confusion, "confusion matrix") + "</div>")
 
     pairs = most_confused(m["confusion_matrix"], classes, 10)
     parts.append("<h2>Most confused pairs</h2>")

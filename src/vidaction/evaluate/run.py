@@ -10,6 +10,7 @@ already quoted. Other files in the folder are never touched.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import sys
@@ -63,7 +64,8 @@ def eval_clips(config: dict, data: str | os.PathLike, split: str) -> tuple[list,
         # what training used: a missing val split is carved from train there
         from vidaction.train.fit import TrainConfig, _splits
 
-        train, val, _ = _splits(ds, TrainConfig(**tc))
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        train, val, _ = _splits(ds, TrainConfig(**{k: v for k, v in tc.items() if k in known}))
         return (train if split == "train" else val), ds
     return ds.split(split), ds
 
@@ -178,7 +180,7 @@ def evaluate_run(
     }
     predictions = [{"path": paths[s.key], "true": y, "probs": s.probs}
                    for s, y in zip(rows, y_true, strict=True)]
-    _write_outputs(out, run, config, ds, videos, metrics, predictions, classes, progress)
+    _write_outputs(out, run, config, ds, videos, metrics, predictions, classes)
     metrics["out"] = str(out)
     return metrics
 
@@ -197,7 +199,7 @@ def predictions_csv(predictions: list[dict], classes: list[str], k: int) -> str:
 
 
 def _write_outputs(out: Path, run: Path, config: dict, ds, videos: list, metrics: dict,
-                   predictions: list[dict], classes: list[str], progress: bool) -> None:
+                   predictions: list[dict], classes: list[str]) -> None:
     from vidaction.evaluate.plots import confusion_png, curves_png
     from vidaction.evaluate.report import misclassified_gifs, render_report
     from vidaction.io.writer import write_atomic

@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -149,6 +149,45 @@ def _fmt_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+TopFor = Callable[[int], list[tuple[str, float]]]  # frame index -> labels to draw on it
+
+
+def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
+                 k: int) -> tuple[dict, list[str], TopFor]:
+    pred = predict_video(predictor, path, cfg, clips)
+    top = pred.top(list(predictor.classes), k)
+    record = {"path": str(path), "top": [{"label": lab, "prob": round(p, 5)} for lab, p in top],
+              "clips": pred.clips, "frames": pred.frame_count, "fps": pred.fps,
+              "width": pred.width, "height": pred.height}
+    dur = pred.frame_count / pred.fps if pred.fps else 0.0
+    text = [f"{path}  ({_n(pred.frame_count, 'frame')}, {dur:.2f} s, "
+            f"{_n(pred.clips, 'clip')} averaged)", _fmt_top(top)]
+    return record, text, lambda i: top
+
+
+def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smooth: int, k: int,
+                  out_prefix: str | None, many: bool, taken: set[str],
+                  progress: bool) -> tuple[dict, list[str], TopFor]:
+    from vidaction.infer.timeline import compute_timeline, describe, write_timeline
+
+    tl = compute_timeline(predictor, path, cfg, stride, smooth=smooth, progress=progress)
+    prefix = _per_input(Path(out_prefix or f"{path.stem}_timeline"), path,
+                        many and out_prefix is not None, taken)
+    written = write_timeline(tl, prefix)
+    top = tl.top(k)
+    record = {"path": str(path), "top": [{"label": lab, "prob": round(p, 5)} for lab, p in top],
+              "frames": tl.frame_count, "fps": tl.fps, "duration_s": round(tl.duration, 3),
+              "windows": len(tl.windows), "window": tl.window, "stride": tl.stride,
+              "frame_step": tl.frame_step, "smooth": smooth, "timeline": tl.rows(),
+              "segments": tl.segments(), "files": [str(p) for p in written]}
+    text = [f"{path}  ({_n(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
+            _fmt_table(tl.rows()),
+            "  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%" for lab, p in top[:3]),
+            f"  written: {', '.join(str(p) for p in written)}"]
+    cuts = tl.cuts()
+    return record, text, lambda i: tl.top(k, tl.window_of_frame(i, cuts))
+
+
 def predict_command(
     run: str | os.PathLike,
     inputs: Sequence[str],
@@ -174,7 +213,6 @@ def predict_command(
 
     from vidaction.infer.load import fixed_frames, load_predictor, sampling_config
     from vidaction.infer.overlay import OverlayWriter, overlay_video
-    from vidaction.infer.timeline import compute_timeline, describe, write_timeline
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -212,44 +250,11 @@ def predict_command(
         try:
             if it.error:
                 raise UserError(it.error)
-            record: dict = {"path": str(it.path)}
-            text: list[str] = []
             if timeline:
-                tl = compute_timeline(predictor, it.path, cfg, stride, smooth=smooth,
-                                      progress=progress)
-                prefix = _per_input(Path(out_prefix or f"{it.path.stem}_timeline"), it.path,
-                                    many and out_prefix is not None, taken)
-                written = write_timeline(tl, prefix)
-                top = tl.top(k)
-                record.update(top=[{"label": lab, "prob": round(p, 5)} for lab, p in top],
-                              frames=tl.frame_count, fps=tl.fps,
-                              duration_s=round(tl.duration, 3), windows=len(tl.windows),
-                              window=tl.window, stride=tl.stride, frame_step=tl.frame_step,
-                              smooth=smooth, timeline=tl.rows(), segments=tl.segments(),
-                              files=[str(p) for p in written])
-                text.append(f"{it.path}  ({_n(tl.frame_count, 'frame')}, {tl.duration:.2f} s; "
-                            f"{describe(tl)})")
-                text.append(_fmt_table(tl.rows()))
-                text.append("  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%"
-                                                          for lab, p in top[:3]))
-                text.append(f"  written: {', '.join(str(p) for p in written)}")
-                cuts = tl.cuts()
-
-                def top_for(i: int, tl=tl, cuts=cuts) -> list[tuple[str, float]]:
-                    return tl.top(k, tl.window_of_frame(i, cuts))
+                record, text, top_for = _timeline_one(predictor, it.path, cfg, stride, smooth,
+                                                      k, out_prefix, many, taken, progress)
             else:
-                pred = predict_video(predictor, it.path, cfg, clips)
-                top = pred.top(classes, k)
-                record.update(top=[{"label": lab, "prob": round(p, 5)} for lab, p in top],
-                              clips=pred.clips, frames=pred.frame_count, fps=pred.fps,
-                              width=pred.width, height=pred.height)
-                dur = pred.frame_count / pred.fps if pred.fps else 0.0
-                text.append(f"{it.path}  ({_n(pred.frame_count, 'frame')}, {dur:.2f} s, "
-                            f"{_n(pred.clips, 'clip')} averaged)")
-                text.append(_fmt_top(top))
-
-                def top_for(i: int, top=top) -> list[tuple[str, float]]:
-                    return top
+                record, text, top_for = _predict_one(predictor, it.path, cfg, clips, k)
             if overlay:
                 dest = _per_input(Path(overlay), it.path, many, taken)
                 n = overlay_video(it.path, dest, top_for)

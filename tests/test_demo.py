@@ -1,22 +1,40 @@
+import json
 import subprocess
 import sys
 
-from vidaction.demo import MISSING_STAGES, run_demo
+from vidaction.demo import _new_run_dir, run_demo
 
 
-def test_demo_runs_the_data_stages_and_names_what_is_missing(tmp_path, capsys):
-    tiny = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=5, size=48,
-                seconds=1.0)
-    assert run_demo(tmp_path / "demo", progress=False, data=tiny) == 0
-    out = capsys.readouterr().out
-    assert (tmp_path / "demo" / "data" / "classes.txt").read_text().split() == [
-        "clap", "sit_down", "stand_up"]
-    assert (tmp_path / "demo" / "preview.png").stat().st_size > 1000
-    assert "all files readable" in out
-    for name, _ in MISSING_STAGES:
-        assert name in out.split("Not available yet")[1]
-    # a second run reuses the rendered data instead of failing or re-rendering
-    assert run_demo(tmp_path / "demo", progress=False, data=tiny) == 0
+def test_demo_runs_every_stage_end_to_end(tmp_path, capsys):
+    tiny = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32,
+                seconds=0.8)
+    quick = dict(frames=4, frame_step=3, size=32, epochs=1, batch_size=4)
+    out = tmp_path / "demo"
+    assert run_demo(out, progress=False, data=tiny, train=quick) == 0
+    text = capsys.readouterr().out
+    assert (out / "data" / "classes.txt").read_text().split() == ["clap", "sit_down",
+                                                                  "stand_up"]
+    assert (out / "preview.png").stat().st_size > 1000
+    assert "all files readable" in text
+    ev = out / "run" / "eval" / "test"
+    for name in ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
+                 "report.html"):
+        assert (ev / name).stat().st_size > 0, name
+    gifs = sorted((out / "run" / "predictions").glob("*.gif"))
+    assert len(gifs) == 3 and all(g.read_bytes()[:6] == b"GIF89a" for g in gifs)
+    acc = json.loads((ev / "metrics.json").read_text())["top1_accuracy"]
+    assert f"test accuracy {acc:.1%}" in text and "target" in text
+    for step in range(1, 7):
+        assert f"[{step}/6]" in text
+
+
+def test_a_second_demo_keeps_the_first_run(tmp_path):
+    assert _new_run_dir(tmp_path, force=False) == tmp_path / "run"
+    (tmp_path / "run").mkdir()
+    assert _new_run_dir(tmp_path, force=False) == tmp_path / "run-2"
+    (tmp_path / "run-2").mkdir()
+    assert _new_run_dir(tmp_path, force=False) == tmp_path / "run-3"
+    assert _new_run_dir(tmp_path, force=True) == tmp_path / "run"
 
 
 def _cli(*args):

@@ -376,3 +376,18 @@ def test_single_frame_pixels_cannot_tell_the_direction(pair):
 def test_joint_sequence_tells_the_direction(pair):
     acc = sequence_accuracy(*pair)
     assert acc >= 0.9, f"{pair}: joint sequences give {acc:.2f}"
+
+
+def test_low_variation_drops_the_nuisances_but_keeps_the_action():
+    from vidaction.data.builtin import render_clip, sample_params
+
+    for seed in range(20):
+        full = sample_params("squats", seed)
+        low = sample_params("squats", seed, variation="low")
+        assert (low.distractor, low.occluder, low.shake, low.blur, low.noise) == (
+            "none", False, 0.0, 0.0, 0.0)
+        assert low.background in ("flat", "gradient") and low.scale == 0.7
+        assert (low.actor, low.reps, low.view_yaw, low.t_start) == (
+            full.actor, full.reps, full.view_yaw, full.t_start)
+    frames, joints = render_clip("squats", sample_params("squats", 3, variation="low"), 48, 10)
+    assert frames.shape == (10, 48, 48, 3) and joints.shape[0] == 10

@@ -27,7 +27,7 @@ import os
 import shutil
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -185,8 +185,30 @@ _VIEW = {"punch": (35, 70), "kick": (35, 75), "bow": (40, 80), "squats": (30, 70
          "turn_left": (0, 45), "turn_right": (0, 45), "wave_one_hand": (0, 45)}
 
 
-def sample_params(class_name: str, seed: int, actor: Actor | None = None) -> ClipParams:
-    """Random per-clip variation from `seed` (and the actor, drawn from the seed if not given)."""
+VARIATIONS = ("full", "low")
+
+
+def _low_variation(p: ClipParams) -> ClipParams:
+    """The same clip without the nuisances: plain background, steady camera, no distractor,
+    occluder, blur, flicker or noise, the figure near the centre at one scale. Actors,
+    facing, tempo, repetitions and the action itself still vary. For demos that must train
+    from scratch in a minute or two; report scores on it as such."""
+    return replace(p, background="flat" if p.background in ("noise", "textured") else
+                   p.background, center_x=0.5 + (p.center_x - 0.5) * 0.3,
+                   scale=0.7, gain=1.0, contrast=1.0, flicker=0.0, shake=0.0, zoom_start=1.0,
+                   zoom_end=1.0, blur=0.0, distractor="none", occluder=False, noise=0.0,
+                   crf=min(p.crf, 23))
+
+
+def sample_params(class_name: str, seed: int, actor: Actor | None = None,
+                  variation: str = "full") -> ClipParams:
+    """Random per-clip variation from `seed` (and the actor, drawn from the seed if not given).
+    `variation="low"` drops the nuisances (see _low_variation); the draws stay the same."""
+    p = _sample_params(class_name, seed, actor)
+    return _low_variation(p) if variation == "low" else p
+
+
+def _sample_params(class_name: str, seed: int, actor: Actor | None = None) -> ClipParams:
     rng = np.random.default_rng([seed, 2])
     actor = actor or sample_actor(seed, 0)
     lo, hi = _REPS.get(class_name, (1, 1))
@@ -885,7 +907,8 @@ def _render_job(job: dict, settings: dict, root: str) -> dict:
 
     root_p = Path(root)
     actor = sample_actor(settings["seed"], job["actor"])
-    params = sample_params(job["class"], job["seed"], actor)
+    params = sample_params(job["class"], job["seed"], actor,
+                           settings.get("variation", "full"))
     n_frames = max(1, round(settings["seconds"] * settings["fps"]))
     video, joints_path = root_p / job["path"], root_p / job["joints"]
     if not (video.exists() and joints_path.exists()):
@@ -913,7 +936,7 @@ def _clear(out: Path) -> None:
 def render_dataset(out: Path, classes: list[str] | None = None, clips_per_class: int = 30,
                    size: int = 128, seconds: float = 3.0, fps: int = 25, seed: int = 0,
                    splits: tuple[float, float, float] = (0.6, 0.2, 0.2), progress: bool = True,
-                   force: bool = False, workers: int = 1) -> Path:
+                   force: bool = False, workers: int = 1, variation: str = "full") -> Path:
     """Render the built-in dataset into `out`; an existing render of the same settings is
     reused (or finished, if it was interrupted), a different one is only replaced with force."""
     out = Path(out)
@@ -928,6 +951,10 @@ def render_dataset(out: Path, classes: list[str] | None = None, clips_per_class:
                 "clips_per_class": int(clips_per_class), "size": int(size),
                 "seconds": float(seconds), "fps": int(fps), "seed": int(seed),
                 "splits": [float(s) for s in splits]}
+    if variation not in VARIATIONS:
+        raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {variation!r}")
+    if variation != "full":  # absent for full, so earlier renders stay valid
+        settings["variation"] = variation
     manifest_path, marker = out / "manifest.json", out / ".render.json"
     if manifest_path.exists():
         try:

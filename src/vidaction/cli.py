@@ -37,7 +37,7 @@ def _cmd_data_builtin(args: argparse.Namespace) -> int:
                              clips_per_class=args.clips_per_class, size=args.size,
                              seconds=args.seconds, fps=args.fps, seed=args.seed,
                              force=args.force, workers=args.workers,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, variation=args.variation)
     except ValueError as e:
         raise UserError(str(e)) from None
     print(f"built-in dataset in {out} (classes.txt, manifest.json, <split>/<class>/*.mp4)")
@@ -104,7 +104,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         frame_backbone=args.frame_backbone,
         seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
         cache_samples=args.cache_samples, feature_cache=args.feature_cache,
-        precision=args.precision)
+        precision=args.precision, conv_impl=args.conv_impl)
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -117,6 +117,38 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         overlay=args.overlay, timeline=args.timeline, window=args.window, stride=args.stride,
         frame_step=args.frame_step, smooth=args.smooth, out_prefix=args.out,
         progress=not args.no_progress)
+
+
+def _cmd_stream(args: argparse.Namespace) -> int:
+    from vidaction.infer.load import load_predictor
+    from vidaction.infer.stream import check_streamable, open_source, stream
+
+    check_streamable(args.run)  # before the model loads (seconds) or a camera opens
+    source = open_source(args.source, reconnects=args.reconnects)
+    predictor = load_predictor(args.run)
+
+    def show(c) -> None:
+        print(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.2f}", flush=True)
+
+    result = stream(predictor, source, every=args.every, reset_every=args.reset_every,
+                    overlay=args.overlay, progress=not args.no_progress, on_change=show)
+    print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
+          f"{result.ms_per_step:.1f} ms each", file=sys.stderr)
+    if args.overlay:
+        print(f"overlay written to {args.overlay}", file=sys.stderr)
+    return 3 if result.end.lost else 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vidaction.export import export_run
+
+    out = export_run(args.run, args.format, args.out, quantize=args.quantize, force=args.force,
+                     data=args.data, progress=not args.no_progress)
+    side = " (labels and config inside)" if args.format == "savedmodel" else \
+        f" (+ {out.with_suffix('.labels.txt').name}, {out.with_suffix('.json').name})"
+    print(f"exported {args.format}" + (f" {args.quantize}" if args.quantize != "none" else "")
+          + f" to {out}{side}")
+    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -185,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--fps", type=_positive, default=25)
     bi.add_argument("--seed", type=int, default=0)
     bi.add_argument("--workers", type=_positive, default=1, help="rendering processes")
+    bi.add_argument("--variation", choices=["full", "low"], default="full",
+                    help="low: plain backgrounds, steady camera, no distractors or occluders "
+                         "(quick from-scratch demos); full: every nuisance (default)")
     bi.add_argument("--force", action="store_true",
                     help="replace a different dataset already in --out")
     bi.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -271,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--precision", default="auto",
                     choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
                     help="auto: mixed_float16 when a GPU is present, else float32")
+    tr.add_argument("--conv-impl", default="fast", choices=["fast", "reference"],
+                    help="MoViNet base: run the 3-D convolutions as exact sums of 2-D ones "
+                         "(fast, TFLite-convertible) or as the official Conv3D (reference)")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out")
     tr.add_argument("--force", action="store_true", help="replace a run already in --out")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -332,6 +370,49 @@ def build_parser() -> argparse.ArgumentParser:
                     help="timeline files PREFIX.csv/.json/.png (default: <name>_timeline)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     pr.set_defaults(func=_cmd_predict)
+
+    st = sub.add_parser(
+        "stream", help="label a video, camera or network stream frame by frame",
+        description="Feed a source one frame at a time through a movinet-*-stream run (or its "
+                    "exported .tflite), the causal state carried between frames, and print "
+                    "the label whenever it changes. Memory stays flat however long it runs. "
+                    "Exit status: 0 when the source ends, 3 when it was lost before its end "
+                    "(truncated file, camera gone, network stream lost after --reconnects "
+                    "tries), 1 when it cannot be opened.")
+    st.add_argument("run", help="run folder of a movinet-*-stream model, or its .tflite export")
+    st.add_argument("--source", required=True,
+                    help="video file, camera index (0) or URL (rtsp://, http://, ...)")
+    st.add_argument("--overlay", metavar="OUT",
+                    help="also write the frames with the current label drawn on (.mp4 or .gif)")
+    st.add_argument("--every", type=_positive, metavar="N",
+                    help="feed every N-th frame to the model (default: the run's frame step, "
+                         "the spacing it was trained on)")
+    st.add_argument("--reset-every", type=_positive, metavar="N", default=0,
+                    help="clear the model state after every N frames fed to it (default: "
+                         "never; the label then pools everything seen so far)")
+    st.add_argument("--reconnects", type=int, default=3, metavar="N",
+                    help="network sources: reopen a lost stream N times, with growing waits "
+                         "(default: %(default)s)")
+    st.add_argument("--no-progress", action="store_true", help="no progress bar")
+    st.set_defaults(func=_cmd_stream)
+
+    ex = sub.add_parser(
+        "export", help="export a run as a SavedModel or TFLite (float, dynamic, int8)",
+        description="Write a run's model for serving: a TensorFlow SavedModel of the clip "
+                    "model, or a TFLite file (stream MoViNets: the frame-by-frame function "
+                    "with its state inputs and outputs). Labels and config go beside it; "
+                    "`predict` and `stream` accept the .tflite in place of the run.")
+    ex.add_argument("run", help="run folder (from `vidaction train`)")
+    ex.add_argument("--format", required=True, choices=["savedmodel", "tflite"])
+    ex.add_argument("--quantize", default="none", choices=["none", "dynamic", "int8"],
+                    help="TFLite only: float weights (none), int8 weights (dynamic), or int8 "
+                         "weights and activations calibrated on training clips (int8)")
+    ex.add_argument("--out", required=True, metavar="PATH",
+                    help="output folder (savedmodel) or .tflite file")
+    ex.add_argument("--data", help="int8: dataset folder to calibrate on (default: the run's)")
+    ex.add_argument("--force", action="store_true", help="replace an existing PATH")
+    ex.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ex.set_defaults(func=_cmd_export)
 
     mo = sub.add_parser("models", help="list the model names",
                         description="Model names with input size, frames, parameters and "

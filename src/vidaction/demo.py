@@ -21,10 +21,10 @@ from pathlib import Path
 from vidaction.errors import UserError
 
 DEMO_CLASSES = ["clap", "jumping_jacks", "sit_down", "squats", "stand_up", "wave_one_hand"]
-DEMO_DATA = dict(classes=DEMO_CLASSES, clips_per_class=24, size=64, seconds=2.4, fps=25,
+DEMO_DATA = dict(classes=DEMO_CLASSES, clips_per_class=32, size=64, seconds=2.4, fps=25,
                  seed=0, variation="low")
-DEMO_TRAIN = dict(model="r2plus1d", frames=8, frame_step=7, size=48, epochs=12, batch_size=8,
-                  lr=2e-3, patience=4)
+DEMO_TRAIN = dict(model="rgb-diff", frames=8, frame_step=7, size=48, epochs=40, batch_size=16,
+                  lr=1e-3, patience=8, augment=True)
 PREDICT_CLIPS = 3  # test videos drawn on as GIFs
 TARGET = 0.95
 
@@ -64,7 +64,7 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
 
     print(f"[3/6] contact sheet -> {sheet}", flush=True)
     cfg = TrainConfig(data=str(data_dir), out=str(run_dir), pretrained="none",
-                      **{**DEMO_TRAIN, **(train or {})})
+                      clip_cache=str(out / "clip-cache"), **{**DEMO_TRAIN, **(train or {})})
     print(f"[4/6] training {cfg.model} from scratch ({cfg.frames}x{cfg.size}x{cfg.size} "
           f"clips, up to {cfg.epochs} epochs) -> {run_dir}", flush=True)
     t = time.perf_counter()

@@ -155,11 +155,11 @@ def test_efficientnet_imagenet_normalisation_is_fixed_in_the_weights(tmp_path):
                                                input_shape=(SIZE, SIZE, 3), pooling="avg")
     norm = next(ly for ly in net.layers if type(ly).__name__ == "Normalization")
     std = np.array([0.229, 0.224, 0.225], np.float32)
-    norm.mean.assign(np.array([0.485, 0.456, 0.406], np.float32))
-    norm.variance.assign(std)
+    norm.adapt_mean.assign(np.array([0.485, 0.456, 0.406], np.float32))
+    norm.adapt_variance.assign(std)
     net.save_weights(str(tmp_path / "eff.h5"))
     _load_imagenet(net, "efficientnetb0", tmp_path / "eff.h5")
-    np.testing.assert_allclose(norm.variance.numpy(), std ** 2, rtol=1e-6)
+    np.testing.assert_allclose(norm.adapt_variance.numpy(), std ** 2, rtol=1e-6)
     x = np.ones((1, 1, 1, 3), np.float32)  # (x - mean) / std: the ImageNet normalisation
     np.testing.assert_allclose(norm(x).numpy().ravel(),
                                (1 - np.array([0.485, 0.456, 0.406])) / std, rtol=1e-5)

@@ -64,3 +64,26 @@ def test_feature_cache_only_for_a_frozen_backbone_without_augmentation(tmp_path)
     assert not _cfg("d", "o", "c", cache_samples=0).uses_feature_cache
     # models without a separate backbone have nothing to cache
     assert split_model(create_model("r2plus1d", 2, frames=2, size=16)) is None
+
+
+def test_frame_cnn_features_are_cached_per_frame_and_the_head_trains_on_them(data, tmp_path,
+                                                                             capsys):
+    from vidaction.train import load_run, train
+    from vidaction.train.features import FeatureCache, split_model, weights_fingerprint
+
+    cache = tmp_path / "features"
+    run = train(_cfg(data, tmp_path / "run", cache, model="frame-baseline",
+                     frame_backbone="mobilenetv2"), progress=False)
+    assert "6 videos computed, 0 reused" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["frame_backbone"] == "mobilenetv2"
+    assert config["sampling"]["resize"] == "letterbox"
+
+    model = load_run(run).model
+    features, head = split_model(model)
+    cfg = SamplingConfig(4, 3, 48)
+    cached = FeatureCache(cache, weights_fingerprint(features), cfg, 2).get(
+        next((data / "train").rglob("*.mp4")))
+    assert cached is not None and cached.shape == (2, 4, 1280)  # K clips x T frames x D
+    clips, _ = sample_clips(next((data / "train").rglob("*.mp4")), cfg, clips=2)
+    np.testing.assert_allclose(head(cached).numpy(), model(clips).numpy(), atol=1e-5)

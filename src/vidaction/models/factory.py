@@ -24,6 +24,7 @@ from vidaction.models import movinet as mv
 from vidaction.models.cnn_rnn import cnn_rnn_factory
 from vidaction.models.frame_baseline import frame_baseline_factory
 from vidaction.models.r2plus1d import r2plus1d_factory
+from vidaction.models.rgb_diff import rgb_diff_factory
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ MODELS["r2plus1d"] = r2plus1d_factory
 _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
                               "(2+1)D ResNet, widths 16-128, layer norm; from scratch")
 
+# Not in the reference: the quick from-scratch model (the demo's).
+MODELS["rgb-diff"] = rgb_diff_factory
+_INFO["rgb-diff"] = ModelInfo("rgb-diff", 48, 8, False,
+                              "frame differences stacked in time order -> small 2-D CNN; "
+                              "fast from scratch")
+
 # A frozen ImageNet CNN per frame (SPEC.md, Models 3 and 4); --frame-backbone picks the CNN.
 MODELS["cnn-rnn"] = cnn_rnn_factory
 _INFO["cnn-rnn"] = ModelInfo("cnn-rnn", 224, 20, True,
@@ -152,7 +159,8 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
                  size: int | None = None, pretrained: str = "none",
                  weights_url: str | None = None, cache_dir: str | Path | None = None,
                  freeze_backbone: bool = True, dropout_rate: float = 0.0,
-                 precision: str = "float32", frame_backbone: str | None = None):
+                 precision: str = "float32", frame_backbone: str | None = None,
+                 conv_impl: str = "fast"):
     """Build `name` with a fresh head for `num_classes`.
 
     `pretrained`: "none" (random init), "auto" (download the official Kinetics-600 checkpoint,
@@ -162,6 +170,8 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
     "mixed_bfloat16"): layers compute in 16 bits, variables and the logits stay float32.
     `frame_backbone`: the per-frame ImageNet CNN of cnn-rnn / frame-baseline (None: the
     model's default); their `pretrained` is "auto" (ImageNet .h5), "none" or a local .h5.
+    `conv_impl` (MoViNet): "fast" runs the base models' 3-D convolutions as exact sums of 2-D
+    ones (movinet_fast; same variables, TFLite-convertible), "reference" as official Conv3D.
     """
     info = model_info(name)
     if num_classes < 1:
@@ -174,6 +184,8 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
                         "existing tarball or checkpoint")
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if conv_impl not in CONV_IMPLS:
+        raise UserError(f"unknown conv_impl {conv_impl!r}; choose from {', '.join(CONV_IMPLS)}")
     extra = {}
     if info.frame_backbone:
         extra["frame_backbone"] = frame_backbone = frame_backbone or info.frame_backbone
@@ -184,6 +196,11 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
                              cache_dir, freeze_backbone, dropout_rate, **extra)
         if precision != "float32":
             model = _float32_logits(model)
+    if name.startswith("movinet"):
+        from vidaction.models.movinet_fast import set_conv_impl
+
+        set_conv_impl(model, conv_impl)
+        extra["conv_impl"] = conv_impl
     # What `load_model` needs to rebuild it; a str, so Keras does not track it.
     config = dict(name=name, num_classes=num_classes, frames=frames, size=size,
                   freeze_backbone=freeze_backbone, dropout_rate=dropout_rate, **extra)
@@ -194,6 +211,7 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+CONV_IMPLS = ("fast", "reference")  # movinet_fast.CONV_IMPLS, without importing TensorFlow
 
 
 @contextlib.contextmanager
@@ -298,4 +316,11 @@ def load_model(path: str | Path):
                          **config)
     status = model.load_weights(str(path / "weights"))
     status.assert_existing_objects_matched()
+    # A checkpoint restore skips what Keras does after loading .h5/.keras weights: layers
+    # that compute with tensors derived from their variables (Normalization in EfficientNet)
+    # must refresh them.
+    for layer in model.submodules:
+        if hasattr(layer, "finalize_state"):
+            layer.finalize_state()
+    status.expect_partial()  # optimizer slots saved with a compiled model are not needed
     return model

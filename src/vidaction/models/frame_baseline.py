@@ -1,5 +1,6 @@
 """The reference's frame baseline (SPEC.md, Models 4): a frozen ImageNet CNN on every frame
-(TimeDistributed), one dense layer, and the average over time and space.
+(the reference's TimeDistributed; here the frames are folded into the batch, the same
+computation), one dense layer, and the average over time and space.
 
 The reference applies Dense(classes) to the CNN's spatial map and then averages over
 (time, height, width); a dense layer commutes with averaging, so pooling each frame's map

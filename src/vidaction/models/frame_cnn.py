@@ -131,8 +131,9 @@ def _load_imagenet(net, name: str, path: Path) -> None:
         import numpy as np
 
         norm = next(ly for ly in net.layers if ly.__class__.__name__ == "Normalization")
-        if np.allclose(norm.variance.numpy().ravel(), _EFFICIENTNET_STD, atol=1e-4):
-            norm.variance.assign(norm.variance ** 2)
+        if np.allclose(norm.adapt_variance.numpy().ravel(), _EFFICIENTNET_STD, atol=1e-4):
+            norm.adapt_variance.assign(norm.adapt_variance ** 2)
+            norm.finalize_state()  # the layer computes with tensors derived from the variable
 
 
 def build_frame_cnn(name: str, size: int, pretrained: str = "none",
@@ -151,7 +152,7 @@ def build_frame_cnn(name: str, size: int, pretrained: str = "none",
             raise UserError(f"--pretrained: {path} is not a weights file (.h5) for {name}")
     net = getattr(tf_keras.applications, spec.application)(
         include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
-    net._name = f"{name}_frame_cnn"
+    net._name = "frame_cnn"
     if path is not None:
         _load_imagenet(net, name, path)
     return net
@@ -173,10 +174,13 @@ def build_frame_model(backbone: str, frames: int, size: int, pretrained: str,
     x = clip
     if spec.scale is not None:
         x = layers.Rescaling(spec.scale[0], offset=spec.scale[1], name="to_cnn_range")(x)
-    # Frozen: training=False always, so batch norm keeps its ImageNet statistics, EfficientNet's
-    # stochastic depth stays off, and cached features equal what the model computes.
-    f = layers.TimeDistributed(net, name="per_frame")(x, training=False if not trainable
-                                                      else None)
+    # Frames folded into the batch (TimeDistributed would also run the whole CNN graph again
+    # to work out a mask, which costs more than the build). Frozen: training=False always,
+    # so batch norm keeps its ImageNet statistics, EfficientNet's stochastic depth stays off,
+    # and cached features equal what the model computes.
+    x = tf.reshape(x, (-1, size, size, 3))
+    f = net(x, training=False if not trainable else None)
+    f = tf.reshape(f, (-1, frames, f.shape[-1]))
     real = tf.cast(tf.reduce_max(clip, axis=[2, 3, 4]) > 0, f.dtype)
     f = layers.Multiply(name="drop_padding")([f, layers.Reshape((frames, 1))(real)])
     head = build_head(int(f.shape[-1]))
@@ -195,4 +199,4 @@ def split_frame_model(model):
 
 def frame_cnn_of(model):
     """The per-frame application inside a cnn-rnn / frame-baseline model."""
-    return model.get_layer("per_frame").layer
+    return model.get_layer("frame_cnn")

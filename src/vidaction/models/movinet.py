@@ -2,7 +2,9 @@
 
 The backbone and the classifier head are the official `Movinet` and `MovinetClassifier`,
 configured exactly as the official Kinetics-600 checkpoints were trained, so those checkpoints
-restore into them variable for variable.
+restore into them variable for variable. `create_model` then runs the base models' 3-D
+convolutions as exact sums of 2-D ones (movinet_fast, `conv_impl="fast"`), keeping every
+variable; `conv_impl="reference"` leaves the official Conv3D.
 """
 
 from __future__ import annotations

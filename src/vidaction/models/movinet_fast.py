@@ -11,7 +11,7 @@ of those convolutions has an exact 2-D form:
 - a 1x1x1 (pointwise) convolution is a matrix product over the channels;
 - the 1x3x3 average pooling on the skip path is a 2-D pooling of each frame.
 
-`use_fast_convs(model)` switches the official layers of a built model to these forms by
+`set_conv_impl(model, "fast")` switches the official layers of a built model to these forms by
 changing their class to a subclass that only overrides `call`: the layers keep their
 kernels, names and checkpoint keys, so official checkpoints restore unchanged and the
 results agree with the reference to float rounding.
@@ -19,12 +19,11 @@ results agree with the reference to float rounding.
 
 from __future__ import annotations
 
-import vidaction  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 import tensorflow as tf
 import tf_keras
 from official.vision.modeling.layers import nn_layers
 
-CONV_IMPLS = ("fast", "reference")
+from vidaction.models.factory import CONV_IMPLS
 
 
 def _fold(x: tf.Tensor) -> tf.Tensor:
@@ -59,9 +58,10 @@ class FastConv3D(nn_layers.Conv3D):
             # Pointwise: a matrix product over channels (strided frames sampled first).
             if tuple(self.strides[1:]) != (1, 1):
                 x = x[:, :, ::self.strides[1], ::self.strides[2]]
-            y = tf.tensordot(x, tf.reshape(kernel, kernel.shape[-2:]), axes=[[4], [0]])
-            # tensordot loses the static rank-5 shape on some paths; restore what we know.
-            y.set_shape(x.shape[:-1].concatenate([self.filters]))
+            shape = tf.shape(x)
+            y = tf.matmul(tf.reshape(x, [-1, kernel.shape[-2]]),
+                          tf.reshape(kernel, kernel.shape[-2:]))
+            y = tf.reshape(y, [shape[0], shape[1], shape[2], shape[3], self.filters])
         else:
             batch, frames = tf.shape(x)[0], tf.shape(x)[1]
             if kt > 1 and self.padding != "valid":
@@ -111,21 +111,26 @@ class FastAveragePooling3D(tf_keras.layers.AveragePooling3D):
 
 
 _FAST = {nn_layers.Conv3D: FastConv3D, tf_keras.layers.AveragePooling3D: FastAveragePooling3D}
+_REFERENCE = {fast: ref for ref, fast in _FAST.items()}
 
 
-def use_fast_convs(model) -> int:
-    """Switch every official Conv3D / AveragePooling3D inside the built `model` to its 2-D
-    form, in place; returns how many layers changed. Variables are untouched."""
+def set_conv_impl(model, conv_impl: str) -> int:
+    """Run the official Conv3D / AveragePooling3D layers inside the built `model` as 2-D ops
+    ("fast") or as the official 3-D ops ("reference"), in place; returns how many layers
+    changed. Only the class of each layer changes: variables, names and checkpoint keys stay."""
+    if conv_impl not in CONV_IMPLS:
+        raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}")
+    swap = _FAST if conv_impl == "fast" else _REFERENCE
     changed = 0
     for layer in model.submodules:
-        fast = _FAST.get(type(layer))
-        if fast is not None:
-            layer.__class__ = fast
+        cls = swap.get(type(layer))
+        if cls is not None:
+            layer.__class__ = cls
             changed += 1
     return changed
 
 
 def conv_impl_of(model) -> str:
-    """'fast' when no official Conv3D is left in `model`, else 'reference'."""
+    """'reference' while an official Conv3D is left in `model`, else 'fast'."""
     return "reference" if any(type(m) is nn_layers.Conv3D for m in model.submodules) \
         else "fast"

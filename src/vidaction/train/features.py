@@ -32,7 +32,7 @@ def split_model(model) -> tuple | None:
     from vidaction.models.frame_cnn import split_frame_model
 
     names = {ly.name for ly in model.layers}
-    if {"per_frame", "drop_padding", "head"} <= names:
+    if {"frame_cnn", "drop_padding", "head"} <= names:
         return split_frame_model(model)
 
     classifier = next((m for m in model.layers
@@ -89,6 +89,8 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
                      progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(features [N, K, ...], ok [N]): K evenly spaced clips per video through the backbone,
     read from the cache where present. ok=False marks videos that could not be read."""
+    import tensorflow as tf
+
     from vidaction.data.pipeline import make_dataset
 
     out: list[np.ndarray | None] = [cache.get(c.path) for c in clips]
@@ -101,8 +103,9 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
         parts: dict[int, dict[int, np.ndarray]] = {}
         bar = tqdm(total=len(todo) * samples, desc="backbone features", unit="clip",
                    disable=not progress, file=sys.stderr)
+        run = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
         for x, _, vid in ds:
-            f = features_model(x, training=False).numpy()
+            f = run(x).numpy()
             for v, feat in zip(vid.numpy(), f, strict=True):
                 parts.setdefault(int(v), {})[len(parts.get(int(v), {}))] = feat
             bar.update(len(f))

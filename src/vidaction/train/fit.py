@@ -29,7 +29,7 @@ from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
 from vidaction.io.writer import write_atomic
-from vidaction.models.factory import PRECISIONS, resolve_precision
+from vidaction.models.factory import CONV_IMPLS, PRECISIONS, resolve_precision
 from vidaction.train.features import (
     FeatureCache,
     compute_features,
@@ -67,6 +67,7 @@ class TrainConfig:
     #                         features are computed once; 0 runs the backbone every epoch
     feature_cache: str | None = None  # None: $VIDACTION_CACHE/features
     precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on CPU
+    conv_impl: str = "fast"  # MoViNet base: 3-D convs as exact 2-D sums, or "reference"
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
 
@@ -86,6 +87,8 @@ class TrainConfig:
             raise UserError("--unfreeze-top and --train-backbone exclude each other")
         if self.precision not in ("auto", *PRECISIONS):
             raise UserError(f"--precision must be auto or one of {', '.join(PRECISIONS)}")
+        if self.conv_impl not in CONV_IMPLS:
+            raise UserError(f"--conv-impl must be one of {', '.join(CONV_IMPLS)}")
 
 
 def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str | None]:
@@ -282,7 +285,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
                          pretrained=pretrained, weights_url=cfg.weights_url,
                          freeze_backbone=cfg.freeze_backbone, precision=precision,
-                         frame_backbone=cfg.frame_backbone)
+                         frame_backbone=cfg.frame_backbone, conv_impl=cfg.conv_impl)
     optimizer = tf_keras.optimizers.Adam(cfg.lr)
     if precision == "mixed_float16":  # small float16 gradients would flush to zero
         optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)

@@ -51,6 +51,13 @@ class Run:
         """Logits for a batch of uint8 clips (batch, frames, size, size, 3)."""
         return self.model(clips, training=False).numpy()
 
+    def streamer(self):
+        """Frame-by-frame inference with the causal state carried between calls, for
+        `*-stream` MoViNets; None for models that only take whole clips."""
+        from vidaction.infer.stream import run_streamer
+
+        return run_streamer(self)
+
 
 def load_run(path: str | os.PathLike) -> Run:
     """The model saved at the end of training, with its classes and config."""

@@ -1,0 +1,411 @@
+"""True streaming: one frame at a time through a causal MoViNet, its state carried between calls.
+
+A `*-stream` run's model takes whole clips. The official MoViNet code builds the same network
+in stream mode too (`use_external_states=True`, `output_states=True`): each call takes one
+frame plus the buffers of the causal temporal convolutions and the running sums of the
+pooling layers, and returns the logits for everything seen since the last reset together with
+the new buffers. The run's trained weights are copied into that network, so after T frames
+the logits equal the clip model's on those T frames, at the cost of one frame per call.
+
+Sources: a file (PyAV, through `vidaction.io.VideoReader`), a camera index or a network URL
+(OpenCV `VideoCapture`; network streams reconnect a few times with backoff before giving up).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidaction.errors import UserError
+from vidaction.io import VideoReader, VideoReadError
+
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
+                   "srt://")
+
+
+def is_stream_config(config: dict) -> bool:
+    """Whether a run (or export) config describes a causal stream MoViNet."""
+    return str(config.get("model", {}).get("name", "")).endswith("-stream")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class StreamModel:
+    """The stream-mode classifier with the run's weights and a fixed-shape step function."""
+
+    classifier: object  # official MovinetClassifier, external states, output_states=True
+    size: int
+    state_specs: dict  # name -> tf.TensorSpec, batch 1, one frame
+    # (image uint8 [1,1,S,S,3], *states in state_names order) -> {"logits", state_*}; one
+    # concrete function serves the Keras streamer and the TFLite export (which keeps the
+    # names of its inputs and outputs as the signature's).
+    step_fn: Callable = field(repr=False)
+
+    @property
+    def state_names(self) -> list[str]:
+        return sorted(self.state_specs)
+
+    def init_states(self) -> list:
+        import tensorflow as tf
+
+        return [tf.zeros(self.state_specs[n].shape, self.state_specs[n].dtype)
+                for n in self.state_names]
+
+
+_BUILT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def movinet_classifier_of(model):
+    """The official MovinetClassifier inside a `create_model` MoViNet."""
+    from official.projects.movinet.modeling import movinet_model
+
+    for layer in model.layers:
+        if isinstance(layer, movinet_model.MovinetClassifier):
+            return layer
+    raise UserError(f"{model.name} holds no MoViNet classifier")
+
+
+def stream_model(model, name: str, size: int) -> StreamModel:
+    """The stream-mode twin of a `*-stream` clip model, built once per model (15-30 s)."""
+    if model in _BUILT:
+        return _BUILT[model]
+    import tensorflow as tf
+    import tf_keras
+    from official.projects.movinet.modeling import movinet, movinet_model
+
+    from vidaction.models import movinet as mv
+
+    if not name.startswith("movinet-") or not name.endswith("-stream"):
+        raise UserError(f"{name} is not a stream model; streaming needs a movinet-*-stream run")
+    cfg = mv.MovinetConfig(name.split("-")[1], True)
+    source = movinet_classifier_of(model)
+    backbone = movinet.Movinet(**cfg.backbone_kwargs, use_external_states=True)
+    spec = tf_keras.layers.InputSpec(shape=[1, 1, size, size, 3])
+    classifier = movinet_model.MovinetClassifier(
+        backbone, num_classes=source._num_classes, input_specs={"image": spec},
+        activation=cfg.classifier_activation, output_states=True)
+    # Copy through the checkpoint object graph: variable order differs between a frozen
+    # backbone and a fresh one, the object paths do not.
+    with tempfile.TemporaryDirectory(prefix="vidaction-stream-") as tmp:
+        prefix = tf.train.Checkpoint(model=source).write(str(Path(tmp) / "weights"))
+        status = tf.train.Checkpoint(model=classifier).read(prefix)
+        status.assert_existing_objects_matched()
+    specs = {n: tf.TensorSpec(s.shape, s.dtype, name=n)
+             for n, s in classifier.initial_state_specs([1, 1, size, size, 3]).items()}
+    names = sorted(specs)
+
+    def step(image, *states):
+        logits, new = classifier(
+            {**dict(zip(names, states, strict=True)),
+             "image": tf.cast(image, tf.float32) / 255.0}, training=False)
+        return {"logits": logits, **new}
+
+    # Flat positional arguments: a concrete function called with 40-odd tensors in a dict
+    # spends more Python time per frame than the arithmetic on small inputs.
+    fn = tf.function(step).get_concrete_function(
+        tf.TensorSpec([1, 1, size, size, 3], tf.uint8, name="image"),
+        *[specs[n] for n in names])
+    built = StreamModel(classifier, size, specs, fn)
+    _BUILT[model] = built
+    return built
+
+
+class KerasStreamer:
+    """Feeds frames one at a time; `step` returns the logits for all frames since `reset`."""
+
+    def __init__(self, model: StreamModel):
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self._states = self.model.init_states()
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        s = self.model.size
+        frame = np.asarray(frame)
+        if frame.shape != (s, s, 3):
+            raise ValueError(f"stream frames must be ({s}, {s}, 3) uint8, got {frame.shape}")
+        out = self.model.step_fn(np.asarray(frame, np.uint8)[None, None], *self._states)
+        self._states = [out[n] for n in self.model.state_names]
+        return out["logits"].numpy()[0]
+
+
+def check_streamable(path: str | Path) -> None:
+    """Refuse a run folder of a clip-only model from its config.json alone, before its
+    model is loaded; .tflite exports are checked when opened (in milliseconds)."""
+    import json
+
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return  # load_predictor names what is missing
+    try:
+        config = json.loads(cfg.read_text())
+    except ValueError:
+        return
+    if not is_stream_config(config):
+        name = config.get("model", {}).get("name", "?")
+        raise UserError(f"{path}: {name} is not a stream model; `stream` needs a "
+                        "movinet-*-stream run (use `predict --timeline` for clip models)")
+
+
+def run_streamer(run) -> KerasStreamer | None:
+    """`Run.streamer()`: a streamer for `*-stream` MoViNet runs, None for clip-only models."""
+    if not is_stream_config(run.config):
+        return None
+    m = run.config["model"]
+    return KerasStreamer(stream_model(run.model, m["name"], int(m["size"])))
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass
+class SourceEnd:
+    """Why a source stopped: `lost` when it stopped before its end (truncated file, camera
+    gone, network stream lost for good), else it simply ended."""
+
+    message: str
+    lost: bool = False
+
+
+class FileSource:
+    """Every frame of a video file in order (flat memory); truncation ends it, not an error."""
+
+    live = False
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.reader = VideoReader(self.path)  # raises VideoReadError with the reason
+        self.fps = self.reader.info.fps or 25.0
+        self.total: int | None = self.reader.frame_count
+        self.end: SourceEnd | None = None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n = 0
+        try:
+            for frame in self.reader.iter_frames():
+                n += 1
+                yield frame
+        except VideoReadError as e:
+            self.end = SourceEnd(f"{self.path}: ended early after {n} frames ({e.reason})", True)
+            return
+        finally:
+            self.reader.close()
+        if self.reader.truncated or n < (self.total or 0):
+            why = self.reader.truncated or f"{self.total} frames expected"
+            self.end = SourceEnd(f"{self.path}: ended early after {n} frames ({why})", True)
+        else:
+            self.end = SourceEnd(f"end of {self.path} after {n} frames")
+
+
+def _open_capture(target):
+    import cv2
+
+    cap = cv2.VideoCapture(target)
+    if not cap.isOpened():
+        cap.release()
+        return None
+    return cap
+
+
+class CaptureSource:
+    """A camera (index) or network URL through OpenCV. Network streams that stop delivering
+    are reopened up to `reconnects` times, waiting `backoff`, 2x`backoff`, ... in between;
+    a successful frame resets the count."""
+
+    live = True
+
+    def __init__(self, spec: str, reconnects: int = 3, backoff: float = 1.0,
+                 opener: Callable = _open_capture, log: Callable[[str], None] | None = None):
+        self.spec = spec
+        self.network = spec.lower().startswith(NETWORK_SCHEMES)
+        self.target = int(spec) if spec.isdigit() else spec
+        self.reconnects = reconnects
+        self.backoff = backoff
+        self.opener = opener
+        self.log = log or (lambda msg: print(f"vidaction: {msg}", file=sys.stderr))
+        self.end: SourceEnd | None = None
+        self.cap = self.opener(self.target)
+        tries = 0
+        while self.cap is None and self.network and tries < reconnects:
+            tries += 1
+            self.log(f"{spec}: cannot open; retrying ({tries}/{reconnects})")
+            time.sleep(backoff * 2 ** (tries - 1))
+            self.cap = self.opener(self.target)
+        if self.cap is None:
+            what = "camera" if isinstance(self.target, int) else "source"
+            raise VideoReadError(spec, f"cannot open {what}" + (
+                f" (gave up after {reconnects} retries)" if self.network else ""))
+        import cv2
+
+        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 0 < fps < 1000 else 25.0
+        count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        # A network file (HTTP MP4) has a frame count and ends; a live stream has none.
+        self.total = count if count > 0 else None
+        self.live = self.total is None
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        import cv2
+
+        n = failures = 0
+        try:
+            while True:
+                ok, frame = self.cap.read() if self.cap is not None else (False, None)
+                if ok and frame is not None:
+                    failures = 0
+                    n += 1
+                    yield _bgr_to_rgb(frame, cv2)
+                    continue
+                if self.total is not None and n >= self.total:
+                    self.end = SourceEnd(f"end of {self.spec} after {n} frames")
+                    return
+                if not self.network:
+                    what = "camera" if isinstance(self.target, int) else "source"
+                    self.end = SourceEnd(f"{what} {self.spec} stopped delivering frames after "
+                                         f"{n} frames", lost=True)
+                    return
+                if failures >= self.reconnects:
+                    self.end = SourceEnd(f"{self.spec}: stream lost after {n} frames; gave up "
+                                         f"after {self.reconnects} reconnects", lost=True)
+                    return
+                failures += 1
+                self.log(f"{self.spec}: stream interrupted after {n} frames; reconnecting "
+                         f"({failures}/{self.reconnects})")
+                if self.cap is not None:
+                    self.cap.release()
+                time.sleep(self.backoff * 2 ** (failures - 1))
+                self.cap = self.opener(self.target)
+        finally:
+            if self.cap is not None:
+                self.cap.release()
+
+
+def _bgr_to_rgb(frame: np.ndarray, cv2) -> np.ndarray:
+    if frame.ndim == 2:
+        return np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+def open_source(spec: str, reconnects: int = 3, backoff: float = 1.0):
+    """A file path, a camera index ("0") or a network URL (rtsp://, http://, ...)."""
+    spec = str(spec)
+    if spec.isdigit() or spec.lower().startswith(NETWORK_SCHEMES):
+        return CaptureSource(spec, reconnects=reconnects, backoff=backoff)
+    return FileSource(spec)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class LabelChange:
+    time: float  # seconds into the source (file time; wall time for live sources)
+    frame: int
+    label: str
+    probability: float
+
+
+@dataclass
+class StreamResult:
+    frames: int
+    steps: int
+    resets: int
+    changes: list[LabelChange]
+    end: SourceEnd
+    seconds: float  # wall time spent
+
+    @property
+    def ms_per_step(self) -> float:
+        return 1000 * self.seconds / self.steps if self.steps else 0.0
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
+           overlay: str | Path | None = None, progress: bool = True, top_k: int = 3,
+           on_change: Callable[[LabelChange], None] | None = None) -> StreamResult:
+    """Run `predictor` (a Run or TFLiteRun of a stream model) over `source` frame by frame.
+
+    `every`: feed one frame in `every` to the model (default: the run's frame_step, the
+    spacing it was trained on); `reset_every`: clear the state after that many model steps
+    (0: never; the pooled average then covers everything since the start). `on_change` is
+    called whenever the top-1 label changes. Nothing accumulates per frame: memory stays flat.
+    """
+    from tqdm import tqdm
+
+    from vidaction.data.sampling import fit_frame
+
+    streamer = predictor.streamer()
+    config = predictor.config
+    name = config.get("model", {}).get("name", "?")
+    if streamer is None:
+        raise UserError(f"{name} is not a stream model: `stream` needs a movinet-*-stream run "
+                        "(use `predict --timeline` for clip models)")
+    if isinstance(source, str | Path):
+        source = open_source(str(source))
+    size = int(config["model"]["size"])
+    resize = config.get("sampling", {}).get("resize", "letterbox")
+    every = every or int(config.get("sampling", {}).get("frame_step", 1)) or 1
+    if every < 1 or reset_every < 0:
+        raise UserError("--every must be at least 1 and --reset-every at least 0")
+    classes = list(predictor.classes)
+    changes: list[LabelChange] = []
+    top: list[tuple[str, float]] = []
+    current = None
+    frames = steps = resets = since_reset = 0
+    start = time.perf_counter()
+    with ExitStack() as stack:
+        writer = None
+        if overlay is not None:
+            from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink, draw_label
+
+            writer = stack.enter_context(OverlayWriter(overlay, source.fps))
+        bar = stack.enter_context(tqdm(total=source.total, unit="frame", disable=not progress,
+                                       file=sys.stderr, desc="stream", leave=False))
+        end = None
+        try:
+            for frame in source:
+                i = frames
+                frames += 1
+                if i % every == 0:
+                    if reset_every and since_reset >= reset_every:
+                        streamer.reset()
+                        since_reset = 0
+                        resets += 1
+                    logits = streamer.step(fit_frame(frame, size, resize))
+                    steps += 1
+                    since_reset += 1
+                    probs = _softmax(np.asarray(logits, np.float64))
+                    order = np.argsort(-probs)[:top_k]
+                    top = [(classes[k], float(probs[k])) for k in order]
+                    if top[0][0] != current:
+                        current = top[0][0]
+                        t = (time.perf_counter() - start) if source.live else i / source.fps
+                        change = LabelChange(t, i, current, top[0][1])
+                        changes.append(change)
+                        if on_change is not None:
+                            on_change(change)
+                if writer is not None:
+                    writer.write(draw_label(_shrink(frame, VIDEO_MAX_SIDE), top))
+                bar.update(1)
+        except KeyboardInterrupt:  # how a live stream is stopped: keep what was done
+            end = SourceEnd(f"interrupted after {frames} frames")
+    end = end or source.end or SourceEnd(f"end of {getattr(source, 'spec', source)} after "
+                                         f"{frames} frames")
+    return StreamResult(frames, steps, resets, changes, end, time.perf_counter() - start)

@@ -1,0 +1,233 @@
+"""Streaming: a stream MoViNet fed frame by frame equals the clip model; sources end cleanly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vidaction.cli import main
+from vidaction.errors import UserError
+from vidaction.io import VideoReadError
+
+T, S = 8, 64
+CLASSES = ["clap", "sit_down", "stand_up"]
+
+
+@pytest.fixture(scope="module")
+def stream_run(tmp_path_factory):
+    """A random-init movinet-a0-stream laid out like a run (built once: 15-30 s)."""
+    from vidaction.data.sampling import SamplingConfig
+    from vidaction.models import create_model, save_model
+    from vidaction.train.run import Run
+
+    path = tmp_path_factory.mktemp("streamrun") / "run"
+    model = create_model("movinet-a0-stream", len(CLASSES), frames=T, size=S)
+    save_model(model, path / "model")
+    config = {"model": {"name": "movinet-a0-stream", "frames": T, "size": S,
+                        "pretrained": "none", "num_classes": len(CLASSES)},
+              "sampling": SamplingConfig(T, 1, S).as_dict(), "classes": CLASSES}
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    return Run(path, model, CLASSES, config)
+
+
+@pytest.fixture(scope="module")
+def clip_run(tmp_path_factory):
+    from vidaction.models import create_model
+    from vidaction.train.run import Run
+
+    path = tmp_path_factory.mktemp("cliprun") / "run"
+    path.mkdir()
+    config = {"model": {"name": "r2plus1d", "frames": 4, "size": 32, "num_classes": 3},
+              "sampling": {"n_frames": 4, "frame_step": 1, "size": 32}, "classes": CLASSES}
+    (path / "config.json").write_text(json.dumps(config))
+    return Run(path, create_model("r2plus1d", 3, frames=4, size=32), CLASSES, config)
+
+
+def _clip(seed: int, frames: int = T) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Smooth random content (a random field upsampled) rather than pure noise.
+    small = rng.integers(0, 256, (frames, 8, 8, 3)).astype(np.uint8)
+    return np.repeat(np.repeat(small, S // 8, axis=1), S // 8, axis=2)
+
+
+def test_stream_frame_by_frame_equals_the_whole_clip(stream_run):
+    streamer = stream_run.streamer()
+    for seed in (0, 1):
+        clip = _clip(seed)
+        want = stream_run.predict_logits(clip[None])[0]
+        streamer.reset()
+        steps = [streamer.step(frame) for frame in clip]
+        np.testing.assert_allclose(steps[-1], want, atol=1e-5, rtol=0)
+        assert not np.allclose(steps[-1], steps[0], atol=1e-4)  # the state carried something
+
+
+def test_reset_forgets_and_streamers_keep_their_own_state(stream_run):
+    a, b = stream_run.streamer(), stream_run.streamer()
+    clip, other = _clip(2), _clip(3)
+    for frame in other:
+        a.step(frame)
+    a.reset()
+    got_a = [a.step(f) for f in clip][-1]
+    got_b = [b.step(f) for f in clip][-1]
+    np.testing.assert_allclose(got_a, got_b, atol=1e-6)
+    with pytest.raises(ValueError, match="64, 64, 3"):
+        a.step(np.zeros((32, 32, 3), np.uint8))
+
+
+def test_clip_models_have_no_streamer(clip_run, tmp_path):
+    from vidaction.infer.stream import check_streamable, stream
+
+    assert clip_run.streamer() is None
+    with pytest.raises(UserError, match="not a stream model"):
+        stream(clip_run, tmp_path / "none.mp4")
+    with pytest.raises(UserError, match="r2plus1d is not a stream model"):
+        check_streamable(clip_run.path)
+
+
+def _video(path, n, size=48, seed=0):
+    from vidaction.io import write_video
+
+    frames = [_clip(seed + i, 1)[0][:size, :size] for i in range(n)]
+    return write_video(path, frames, fps=25)
+
+
+def test_stream_a_file_prints_changes_and_resets(stream_run, tmp_path):
+    from vidaction.infer.stream import open_source, stream
+
+    path = _video(tmp_path / "v.mp4", 24)
+    seen = []
+    res = stream(stream_run, open_source(path), every=1, reset_every=8, progress=False,
+                 on_change=seen.append)
+    assert (res.frames, res.steps, res.resets) == (24, 24, 2)
+    assert not res.end.lost and "after 24 frames" in res.end.message
+    assert seen and seen == res.changes and seen[0].frame == 0
+    assert all(0 < c.probability <= 1 and c.label in CLASSES for c in seen)
+    assert [c.time for c in seen] == [c.frame / 25 for c in seen]
+
+    # --reset-every 8: the label at frame 15 is that of frames 8..15 streamed afresh
+    from vidaction.data.sampling import fit_frame
+    from vidaction.io import read_frames
+
+    frames = [fit_frame(f, S, "letterbox") for f in read_frames(path)]
+    fresh = stream_run.streamer()
+    logits = [fresh.step(f) for f in frames[8:16]][-1]
+    tracked = []
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def reset(self):
+            self.inner.reset()
+
+        def step(self, frame):
+            tracked.append(self.inner.step(frame))
+            return tracked[-1]
+
+    class Wrapped:
+        classes, config = stream_run.classes, stream_run.config
+
+        def streamer(self):
+            return Spy(stream_run.streamer())
+
+    stream(Wrapped(), open_source(path), every=1, reset_every=8, progress=False)
+    np.testing.assert_allclose(tracked[15], logits, atol=1e-5)
+    # every 3rd frame only
+    res3 = stream(stream_run, open_source(path), every=3, progress=False)
+    assert (res3.frames, res3.steps, res3.resets) == (24, 8, 0)
+
+
+def test_stream_overlay_writes_every_frame(stream_run, tmp_path):
+    from vidaction.infer.stream import stream
+    from vidaction.io import probe
+
+    path = _video(tmp_path / "v.mp4", 10)
+    res = stream(stream_run, path, every=2, overlay=tmp_path / "out.mp4", progress=False)
+    assert res.frames == 10 and probe(tmp_path / "out.mp4").frame_count == 10
+
+
+def test_a_file_that_ends_early_ends_cleanly(stream_run, tmp_path):
+    from vidaction.infer.stream import open_source, stream
+
+    full = _video(tmp_path / "full.mkv", 60)
+    cut = tmp_path / "cut.mkv"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    res = stream(stream_run, open_source(cut), every=4, progress=False)
+    assert 0 < res.frames < 60
+    assert res.end.lost and "ended early" in res.end.message and str(cut) in res.end.message
+
+
+def test_stream_cli_bad_sources_one_line_exit_1(stream_run, tmp_path, capsys):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    for source, why in [(tmp_path / "missing.mp4", "missing"), (text, "not a video")]:
+        code = main(["stream", str(stream_run.path), "--source", str(source), "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1, err
+        assert str(source) in err[0] and why in err[0] and "Traceback" not in err[0]
+
+
+def test_stream_cli_on_a_clip_run_refuses_before_loading(clip_run, tmp_path, capsys):
+    video = _video(tmp_path / "v.mp4", 4)
+    assert main(["stream", str(clip_run.path), "--source", str(video)]) == 1
+    assert "not a stream model" in capsys.readouterr().err
+
+
+class FakeCapture:
+    """Delivers `counts[k]` frames on the k-th opening, then read() fails."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return True
+
+    def read(self):
+        if self.n <= 0:
+            return False, None
+        self.n -= 1
+        return True, np.zeros((20, 30, 3), np.uint8)
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        pass
+
+
+def test_network_source_reconnects_with_backoff_then_gives_up(monkeypatch):
+    from vidaction.infer import stream as st
+
+    counts = iter([5, 0, 3])  # first connection 5 frames, a failed reconnect, then 3
+    opened, naps, logs = [], [], []
+
+    def opener(target):
+        opened.append(target)
+        n = next(counts, None)
+        return FakeCapture(n) if n is not None else None
+
+    monkeypatch.setattr(st.time, "sleep", naps.append)
+    src = st.CaptureSource("rtsp://127.0.0.1:9/live", reconnects=2, backoff=0.5,
+                           opener=opener, log=logs.append)
+    frames = list(src)
+    assert len(frames) == 8 and frames[0].shape == (20, 30, 3)
+    # 5 frames; retry 1 opens a dead stream, retry 2 gets 3 more (the count restarts);
+    # then two more failed retries and it gives up
+    assert naps == [0.5, 1.0, 0.5, 1.0]
+    assert src.end.lost and "gave up after 2 reconnects" in src.end.message
+    assert len(logs) == 4 and all("reconnecting" in m for m in logs)
+
+
+def test_network_source_that_never_opens_and_camera_loss():
+    from vidaction.infer import stream as st
+
+    with pytest.raises(VideoReadError, match="cannot open source"):
+        st.CaptureSource("http://127.0.0.1:9/x.mjpg", reconnects=1, backoff=0.0,
+                         opener=lambda t: None, log=lambda m: None)
+    cam = st.CaptureSource("0", opener=lambda t: FakeCapture(2))
+    assert len(list(cam)) == 2
+    assert cam.end.lost and "camera 0 stopped" in cam.end.message

@@ -21,10 +21,10 @@ from pathlib import Path
 from vidaction.errors import UserError
 
 DEMO_CLASSES = ["clap", "jumping_jacks", "sit_down", "squats", "stand_up", "wave_one_hand"]
-DEMO_DATA = dict(classes=DEMO_CLASSES, clips_per_class=32, size=64, seconds=2.4, fps=25,
+DEMO_DATA = dict(classes=DEMO_CLASSES, clips_per_class=40, size=64, seconds=2.4, fps=25,
                  seed=0, variation="low")
 DEMO_TRAIN = dict(model="rgb-diff", frames=8, frame_step=7, size=48, epochs=40, batch_size=16,
-                  lr=1e-3, patience=8, augment=True)
+                  lr=1e-3, patience=10, augment=True)
 PREDICT_CLIPS = 3  # test videos drawn on as GIFs
 TARGET = 0.95
 

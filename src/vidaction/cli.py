@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
     tr.add_argument("--frame-step", type=_positive, default=15, help="frames between samples")
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
-    tr.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
+    tr.add_argument("--lr", type=float,
+                    help="learning rate (Adam; default 1e-3, 1e-4 for r2plus1d)")
     tr.add_argument("--pretrained", help="'auto' (download), 'none', or a local tarball or "
                                          "checkpoint (MoViNet) or .h5 file (frame CNN) "
                                          "(default: auto where weights exist)")

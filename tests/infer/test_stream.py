@@ -17,20 +17,43 @@ CLASSES = ["clap", "sit_down", "stand_up"]
 
 @pytest.fixture(scope="module")
 def stream_run(tmp_path_factory):
-    """A random-init movinet-a0-stream laid out like a run (built once: 15-30 s)."""
+    """A random-init movinet-a0-stream laid out like a run, with a tiny rendered data set for
+    int8 calibration and test videos (the MoViNet is built once per module: 15-30 s)."""
+    from vidaction.data.builtin import render_dataset
     from vidaction.data.sampling import SamplingConfig
     from vidaction.models import create_model, save_model
     from vidaction.train.run import Run
 
-    path = tmp_path_factory.mktemp("streamrun") / "run"
+    root = tmp_path_factory.mktemp("streamrun")
+    data = render_dataset(root / "data", classes=CLASSES, clips_per_class=2, size=S,
+                          seconds=0.8, fps=25, seed=3, splits=(0.5, 0.0, 0.5), progress=False)
+    path = root / "run"
     model = create_model("movinet-a0-stream", len(CLASSES), frames=T, size=S)
     save_model(model, path / "model")
     config = {"model": {"name": "movinet-a0-stream", "frames": T, "size": S,
                         "pretrained": "none", "num_classes": len(CLASSES)},
-              "sampling": SamplingConfig(T, 1, S).as_dict(), "classes": CLASSES}
+              "sampling": SamplingConfig(T, 1, S).as_dict(), "classes": CLASSES,
+              "train": {"data": str(data), "val_fraction": 0.2, "test_fraction": 0.2, "seed": 0},
+              "dataset": {"root": str(data)}}
     (path / "config.json").write_text(json.dumps(config))
     (path / "classes.txt").write_text("\n".join(CLASSES) + "\n")
     return Run(path, model, CLASSES, config)
+
+
+@pytest.fixture(scope="module")
+def test_videos(stream_run):
+    from vidaction.data.sources import load_dataset
+
+    data = stream_run.config["dataset"]["root"]
+    return [c.path for c in load_dataset(data, write_classes_file=False).split("test")]
+
+
+@pytest.fixture(scope="module")
+def tflite_float(stream_run, tmp_path_factory):
+    from vidaction.export import export_run
+
+    out = tmp_path_factory.mktemp("tfl") / "a0 stream.tflite"
+    return export_run(stream_run, "tflite", out, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +254,72 @@ def test_network_source_that_never_opens_and_camera_loss():
     cam = st.CaptureSource("0", opener=lambda t: FakeCapture(2))
     assert len(list(cam)) == 2
     assert cam.end.lost and "camera 0 stopped" in cam.end.message
+
+
+# --------------------------------------------------------------------------- TFLite
+
+
+def _agree_top1(want: np.ndarray, got: np.ndarray, margin: float = 1e-3) -> None:
+    """Same top-1 wherever the Keras logits are not tied (random weights give close ones)."""
+    top2 = np.sort(want, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > margin
+    assert clear.any()
+    assert (want.argmax(1) == got.argmax(1))[clear].all()
+
+
+def test_tflite_stream_export_equals_the_keras_clip(stream_run, tflite_float):
+    from vidaction.export.tflite import TFLiteRun
+
+    assert tflite_float.with_suffix(".labels.txt").read_text().split() == CLASSES
+    config = json.loads(tflite_float.with_suffix(".json").read_text())
+    assert config["export"]["stream"] and config["model"]["name"] == "movinet-a0-stream"
+    assert len(config["export"]["state_names"]) > 10
+
+    lite = TFLiteRun(tflite_float)
+    assert lite.classes == CLASSES and lite.config["sampling"]["n_frames"] == T
+    batch = np.stack([_clip(seed) for seed in range(4)])
+    want = stream_run.predict_logits(batch)
+    streamer = lite.streamer()
+    for clip, w in zip(batch[:2], want[:2], strict=True):
+        streamer.reset()
+        for frame in clip:
+            got = streamer.step(frame)
+        np.testing.assert_allclose(got, w, atol=1e-4, rtol=0)
+    got = lite.predict_logits(batch)  # frame by frame inside, a fresh state per clip
+    np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    _agree_top1(want, got)
+
+
+def test_predict_and_stream_take_the_tflite(stream_run, tflite_float, test_videos, capsys):
+    from vidaction.infer.load import load_predictor, sampling_config
+    from vidaction.infer.predict import predict_video
+
+    lite = load_predictor(tflite_float)
+    cfg = sampling_config(lite)
+    keras = np.stack([predict_video(stream_run, p, cfg, 1).probs for p in test_videos])
+    tfl = np.stack([predict_video(lite, p, cfg, 1).probs for p in test_videos])
+    np.testing.assert_allclose(tfl, keras, atol=1e-4)
+    _agree_top1(np.log(keras), np.log(tfl), margin=1e-4)
+
+    code = main(["stream", str(tflite_float), "--source", str(test_videos[0]), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "end of" in err
+    assert out.split()[3] in CLASSES  # "   0.00s  frame  0  LABEL  0.42"
+
+
+def test_int8_stream_export_calibrates_on_training_clips(stream_run, tflite_float, tmp_path):
+    from vidaction.export import export_run
+    from vidaction.export.tflite import TFLiteRun
+
+    out = export_run(stream_run, "tflite", tmp_path / "q.tflite", quantize="int8",
+                     progress=False)
+    config = json.loads(out.with_suffix(".json").read_text())
+    assert config["export"]["quantize"] == "int8" and config["export"]["calibration_clips"] == 3
+    assert out.stat().st_size < tflite_float.stat().st_size / 2
+    batch = np.stack([_clip(seed) for seed in range(4)])
+    got = TFLiteRun(out).predict_logits(batch)
+    want = stream_run.predict_logits(batch)
+    assert got.shape == want.shape and np.isfinite(got).all()
+    agree = float((got.argmax(1) == want.argmax(1)).mean())
+    print(f"int8 top-1 agreement with Keras: {agree:.2f} on {len(want)} clips, "
+          f"max |logit diff| {np.abs(got - want).max():.3f}")

@@ -19,12 +19,14 @@ SWEEP = os.environ.get("VIDACTION_SWEEP") == "all"
 
 def _randomize(model, seed: int) -> None:
     """Random batch-norm statistics, biases and residual scales: a fresh MoViNet multiplies
-    every residual branch by zero (rezero), which would hide most convolutions."""
+    every residual branch by zero (rezero), which would hide most convolutions. Scales stay
+    small, as in trained models: at 0.5-1 the deep ids (a4, a5) blow up to 1e5 and turn float
+    rounding into differences of whole logits."""
     rng = np.random.default_rng(seed)
     for w in model.weights:
         n = w.name
         if n.endswith("/scale:0"):
-            w.assign(rng.uniform(0.5, 1.0, w.shape).astype(np.float32))
+            w.assign(rng.uniform(0.1, 0.3, w.shape).astype(np.float32))
         elif "moving_variance" in n or "gamma" in n:
             w.assign(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
         elif "moving_mean" in n or "beta" in n or "bias" in n:
@@ -99,7 +101,7 @@ def _compare_builds(model_id: str, tmp: Path, seed: int, prefix=None, ref_backbo
         if i:
             continue
         # the clips' time order matters, so a wrong temporal tap would show
-        assert np.abs(_logits(model, clips[:, ::-1]) - fast).max() > 100 * TOL
+        assert np.abs(_logits(model, clips[:, ::-1]) - fast).max() > 10 * TOL
         if ref_backbone is not None:  # the independent official build, as shipped
             feats = ref_backbone(clips.astype(np.float32) / 255.0, training=False)[0]["head"]
             fast_feats = _parts(model)[0](clips.astype(np.float32) / 255.0,

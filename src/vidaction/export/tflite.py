@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +101,9 @@ def _convert(fn, variables: list, quantize: str, representative=None) -> bytes:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                           tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
-        return conv.convert()
+        with warnings.catch_warnings():  # int8 calibration uses tf.lite's own (deprecated)
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return conv.convert()
     except Exception as e:  # the converter raises many types, with pages of MLIR dumps
         lines = [ln.strip() for ln in str(e).splitlines() if "error:" in ln]
         why = lines[0].split("error:", 1)[1].strip() if lines else str(e).splitlines()[0]
@@ -168,18 +172,40 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
 # --------------------------------------------------------------------------- running
 
 
+@contextmanager
+def _quiet_native_stderr():
+    """LiteRT's C++ logger prints "INFO: Created TensorFlow Lite XNNPACK delegate" on every
+    interpreter; keep it off the CLI's stderr (errors still arrive as Python exceptions)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (captured, closed): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _interpreter(path: Path, threads: int | None):
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        it = Interpreter(model_path=str(path), num_threads=threads or min(4, os.cpu_count() or 1))
+        with _quiet_native_stderr():
+            it = Interpreter(model_path=str(path),
+                             num_threads=threads or min(4, os.cpu_count() or 1))
+            runner = it.get_signature_runner()
+            inputs = {k: v["index"] for k, v in runner.get_input_details().items()}
+            outputs = {k: v["index"] for k, v in runner.get_output_details().items()}
+            del runner  # it holds views of the tensors; allocate_tensors refuses meanwhile
+            it.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise VidactionError(f"{path}: not a TFLite model ({str(e).splitlines()[0]})") from None
-    runner = it.get_signature_runner()
-    inputs = {k: v["index"] for k, v in runner.get_input_details().items()}
-    outputs = {k: v["index"] for k, v in runner.get_output_details().items()}
-    del runner  # it holds views of the tensors; allocate_tensors refuses while they live
-    it.allocate_tensors()
     return it, inputs, outputs
 
 

@@ -125,6 +125,7 @@ class KerasStreamer:
 
     def __init__(self, model: StreamModel):
         self.model = model
+        self._names = model.state_names
         self.reset()
 
     def reset(self) -> None:
@@ -136,7 +137,7 @@ class KerasStreamer:
         if frame.shape != (s, s, 3):
             raise ValueError(f"stream frames must be ({s}, {s}, 3) uint8, got {frame.shape}")
         out = self.model.step_fn(np.asarray(frame, np.uint8)[None, None], *self._states)
-        self._states = [out[n] for n in self.model.state_names]
+        self._states = [out[n] for n in self._names]
         return out["logits"].numpy()[0]
 
 

@@ -170,6 +170,12 @@ def build_frame_model(backbone: str, frames: int, size: int, pretrained: str,
     spec = backbone_spec(backbone, size)
     net = build_frame_cnn(backbone, size, pretrained, weights_url, cache_dir)
     net.trainable = trainable
+    if trainable and pretrained == "none":
+        # From scratch: the applications' batch norm remembers 0.99-0.999 of its statistics
+        # per step, far too long for a short run; its inference statistics would lag behind.
+        for layer in net.layers:
+            if isinstance(layer, tf_keras.layers.BatchNormalization):
+                layer.momentum = 0.9
     clip = tf_keras.Input((frames, size, size, 3), name="clip")
     x = clip
     if spec.scale is not None:

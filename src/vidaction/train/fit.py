@@ -51,7 +51,7 @@ class TrainConfig:
     frame_step: int = 15
     size: int | None = None  # None: the model's native resolution
     resize: str | None = None  # None: the model's default (letterbox; crop for cnn-rnn)
-    lr: float = 1e-3
+    lr: float | None = None  # None: the model's default (1e-3; 1e-4 for r2plus1d)
     freeze_backbone: bool = True
     unfreeze_top: int = 0  # fine-tune the last N backbone blocks at lr * backbone_lr_scale
     backbone_lr_scale: float = 0.1
@@ -81,7 +81,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise UserError("--lr must be positive")
         if self.unfreeze_top and not self.freeze_backbone:
             raise UserError("--unfreeze-top and --train-backbone exclude each other")
@@ -249,6 +249,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
     sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize)
     patience = cfg.patience or info.patience
+    lr = cfg.lr or info.lr
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     train_clips, val_clips, note = _splits(ds, cfg)
@@ -281,12 +282,16 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
                         "which is not supported: use --precision mixed_bfloat16 or float32")
     if precision != "float32":
         print(f"precision: {precision} (variables and logits stay float32)")
+    if info.frame_backbone and pretrained == "none" and cfg.freeze_backbone:
+        print(f"warning: {cfg.model} with a frozen, randomly initialised frame CNN: its "
+              "features carry almost no signal; use ImageNet weights (--pretrained) or "
+              "--train-backbone", file=sys.stderr)
     tf_keras.utils.set_random_seed(cfg.seed)
     model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
                          pretrained=pretrained, weights_url=cfg.weights_url,
                          freeze_backbone=cfg.freeze_backbone, precision=precision,
                          frame_backbone=cfg.frame_backbone, conv_impl=cfg.conv_impl)
-    optimizer = tf_keras.optimizers.Adam(cfg.lr)
+    optimizer = tf_keras.optimizers.Adam(lr)
     if precision == "mixed_float16":  # small float16 gradients would flush to zero
         optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
     loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -294,9 +299,9 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     slow = {}
     if cfg.unfreeze_top:
         slow_vars = unfreeze_top_blocks(model, cfg.unfreeze_top)
-        slow["slow_optimizer"] = tf_keras.optimizers.Adam(cfg.lr * cfg.backbone_lr_scale)
+        slow["slow_optimizer"] = tf_keras.optimizers.Adam(lr * cfg.backbone_lr_scale)
         print(f"fine-tuning the last {cfg.unfreeze_top} backbone block(s): "
-              f"{len(slow_vars)} variables at lr {cfg.lr * cfg.backbone_lr_scale:g}")
+              f"{len(slow_vars)} variables at lr {lr * cfg.backbone_lr_scale:g}")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, **slow,
                                epoch=tf.Variable(0, dtype=tf.int64),
                                best_val_loss=tf.Variable(math.inf, dtype=tf.float64),

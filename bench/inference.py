@@ -1,0 +1,202 @@
+"""Streaming and export speed on CPU: movinet-a0-stream frame by frame (Keras stream mode,
+TFLite float, TFLite int8) at 172x172, movinet-a0 base per clip (Keras, TFLite if it
+converts), and resident memory over long streams.
+
+Random-init weights with a 3-class head (no checkpoints offline; speed does not depend on
+the weights); int8 calibrates on a few clips of the rendered built-in set. Targets on 2
+cores: TFLite float <= 4 ms/frame, Keras stream <= 6 ms/frame. Prints a table and writes
+bench/results/inference.json.
+
+    python bench/inference.py [--size 172] [--frames 200] [--tflite-memory-frames 10000]
+                              [--keras-memory-frames 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import numpy as np  # noqa: E402
+
+import vidaction  # noqa: E402  (tf-keras before TensorFlow)
+
+CLASSES = ["clap", "sit_down", "stand_up"]
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def per_frame(streamer, frames: np.ndarray, n: int) -> dict:
+    streamer.reset()
+    for f in frames[:10]:  # warm-up (graph optimisation, XNNPack packing)
+        streamer.step(f)
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        streamer.step(frames[i % len(frames)])
+        times.append(time.perf_counter() - t0)
+    ms = 1000 * statistics.median(times)
+    return {"ms_per_frame_median": round(ms, 2),
+            "ms_per_frame_mean": round(1000 * statistics.fmean(times), 2),
+            "frames_per_s": round(1000 / ms, 1), "frames_timed": n}
+
+
+def memory(streamer, frames: np.ndarray, n: int) -> dict:
+    """RSS every n/10 frames of one uninterrupted stream (no reset): flat means no leak."""
+    streamer.reset()
+    samples = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        streamer.step(frames[i % len(frames)])
+        if i % max(1, n // 10) == 0 or i == n - 1:
+            samples.append((i + 1, round(rss_mb(), 1)))
+    first = samples[1][1] if len(samples) > 2 else samples[0][1]  # after warm-up
+    return {"frames": n, "seconds": round(time.perf_counter() - t0, 1),
+            "rss_mb": samples, "growth_mb_after_warmup": round(samples[-1][1] - first, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=172)
+    ap.add_argument("--frames", type=int, default=200, help="frames timed per variant")
+    ap.add_argument("--clips", type=int, default=3, help="base clips timed")
+    ap.add_argument("--tflite-memory-frames", type=int, default=10000)
+    ap.add_argument("--keras-memory-frames", type=int, default=3000)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "inference.json"))
+    args = ap.parse_args()
+
+    import tensorflow as tf
+
+    from vidaction.data.builtin import render_dataset
+    from vidaction.data.sampling import SamplingConfig
+    from vidaction.errors import VidactionError
+    from vidaction.export import export_run
+    from vidaction.export.tflite import TFLiteRun
+    from vidaction.models import create_model
+    from vidaction.train.run import Run, write_json
+
+    s = args.size
+    load = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="vidaction-bench-"))
+    data = render_dataset(work / "data", classes=CLASSES, clips_per_class=2, size=96,
+                          seconds=1.2, fps=25, seed=1, splits=(0.5, 0.0, 0.5), progress=False)
+    config = {"model": {"name": "movinet-a0-stream", "frames": 8, "size": s, "num_classes": 3},
+              "sampling": SamplingConfig(8, 3, s).as_dict(), "classes": CLASSES,
+              "train": {"data": str(data)}}
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (64, 12, 12, 3), dtype=np.uint8)
+    frames = np.repeat(np.repeat(small, -(-s // 12), 1), -(-s // 12), 2)[:, :s, :s]
+    result: dict = {"size": s, "cpus": os.cpu_count(), "machine": platform.machine(),
+                    "vidaction": vidaction.__version__, "tensorflow": tf.__version__,
+                    "load_average_at_start": [round(x, 2) for x in load],
+                    "note": "random-init weights, 3-class head; medians of single calls, batch 1; "
+                            "other jobs shared the 2 cores when the load average exceeds 2"}
+    rows = []
+
+    print("building movinet-a0-stream ...", file=sys.stderr)
+    t0 = time.perf_counter()
+    model = create_model("movinet-a0-stream", 3, frames=8, size=s)
+    run = Run(work / "run", model, CLASSES, config)
+    keras = run.streamer()
+    keras.step(frames[0])
+    build_s = time.perf_counter() - t0
+    rows.append({"variant": "Keras stream (TF graph)", **per_frame(keras, frames, args.frames),
+                 "setup_s": round(build_s, 1)})
+
+    exports = {}
+    for quantize in ("none", "int8"):
+        print(f"exporting TFLite {quantize} ...", file=sys.stderr)
+        t0 = time.perf_counter()
+        path = export_run(run, "tflite", work / f"a0s_{quantize}.tflite", quantize=quantize,
+                          progress=False)
+        exports[quantize] = (path, round(time.perf_counter() - t0, 1))
+    lite = {q: TFLiteRun(p, threads=2) for q, (p, _) in exports.items()}
+    for q, name in (("none", "TFLite float"), ("int8", "TFLite int8")):
+        rows.append({"variant": name, **per_frame(lite[q].streamer(), frames, args.frames),
+                     "export_s": exports[q][1],
+                     "file_mb": round(exports[q][0].stat().st_size / 2**20, 2)})
+
+    # agreement with Keras on whole clips fed frame by frame
+    clips = frames[:64].reshape(8, 8, s, s, 3)
+    want = run.predict_logits(clips)
+    for q in ("none", "int8"):
+        got = lite[q].predict_logits(clips)
+        result[f"tflite_{q}_vs_keras"] = {
+            "max_abs_logit_diff": float(np.abs(got - want).max()),
+            "top1_agreement": float((got.argmax(1) == want.argmax(1)).mean()), "clips": 8}
+
+    print("memory over long streams ...", file=sys.stderr)
+    result["memory_tflite_float"] = memory(lite["none"].streamer(), frames,
+                                           args.tflite_memory_frames)
+    result["memory_keras_stream"] = memory(keras, frames, args.keras_memory_frames)
+
+    print("movinet-a0 base per clip ...", file=sys.stderr)
+    base_cfg = {**config, "model": {**config["model"], "name": "movinet-a0"}}
+    t0 = time.perf_counter()
+    base = Run(work / "base", create_model("movinet-a0", 3, frames=8, size=s), CLASSES,
+               base_cfg)
+    clip = clips[:1]
+    base.predict_logits(clip)
+    forward = tf.function(lambda x: base.model(x, training=False))
+    forward(tf.constant(clip)).numpy()
+    setup = time.perf_counter() - t0
+    times = []
+    for _ in range(args.clips):
+        t0 = time.perf_counter()
+        forward(tf.constant(clip)).numpy()
+        times.append(time.perf_counter() - t0)
+    base_rows = [{"variant": "movinet-a0 base, Keras (tf.function)", "clip": [8, s, s],
+                  "s_per_clip_median": round(statistics.median(times), 4),
+                  "setup_s": round(setup, 1)}]
+    try:
+        t0 = time.perf_counter()
+        path = export_run(base, "tflite", work / "a0_base.tflite", progress=False)
+        export_s = round(time.perf_counter() - t0, 1)
+        b = TFLiteRun(path, threads=2)
+        b.predict_logits(clip)
+        times = []
+        for _ in range(args.clips):
+            t0 = time.perf_counter()
+            got = b.predict_logits(clip)
+            times.append(time.perf_counter() - t0)
+        base_rows.append({"variant": "movinet-a0 base, TFLite float", "clip": [8, s, s],
+                          "s_per_clip_median": round(statistics.median(times), 4),
+                          "export_s": export_s,
+                          "max_abs_logit_diff_vs_keras": float(
+                              np.abs(got - base.predict_logits(clip)).max())})
+    except VidactionError as e:
+        base_rows.append({"variant": "movinet-a0 base, TFLite float", "error": str(e)})
+
+    result["stream_per_frame"] = rows
+    result["base_per_clip"] = base_rows
+    result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["targets_ms_per_frame"] = {"TFLite float": 4.0, "Keras stream": 6.0}
+    write_json(Path(args.out), result)
+
+    print(f"\nmovinet-a0-stream, {s}x{s}, one frame per call, CPU ({os.cpu_count()} cores, "
+          f"load {load[0]:.1f} at start)")
+    print(f"{'variant':28} {'ms/frame':>9} {'frames/s':>9}")
+    for r in rows:
+        print(f"{r['variant']:28} {r['ms_per_frame_median']:9.2f} {r['frames_per_s']:9.1f}")
+    for r in base_rows:
+        print(f"{r['variant']:40} " + (f"{r['s_per_clip_median']:.3f} s/clip" if "error" not in r
+                                       else f"failed: {r['error']}"))
+    for k in ("memory_tflite_float", "memory_keras_stream"):
+        m = result[k]
+        print(f"{k}: {m['frames']} frames, RSS {m['rss_mb'][0][1]} -> {m['rss_mb'][-1][1]} MB "
+              f"(growth after warm-up {m['growth_mb_after_warmup']} MB)")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

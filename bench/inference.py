@@ -8,7 +8,7 @@ cores: TFLite float <= 4 ms/frame, Keras stream <= 6 ms/frame. Prints a table an
 bench/results/inference.json.
 
     python bench/inference.py [--size 172] [--frames 200] [--tflite-memory-frames 10000]
-                              [--keras-memory-frames 3000]
+                              [--keras-memory-frames 2000]
 """
 
 from __future__ import annotations
@@ -71,7 +71,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=200, help="frames timed per variant")
     ap.add_argument("--clips", type=int, default=3, help="base clips timed")
     ap.add_argument("--tflite-memory-frames", type=int, default=10000)
-    ap.add_argument("--keras-memory-frames", type=int, default=3000)
+    ap.add_argument("--keras-memory-frames", type=int, default=2000,
+                    help="fewer than TFLite's: ~25 ms a frame here")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "inference.json"))
     args = ap.parse_args()
 
@@ -123,8 +124,12 @@ def main() -> None:
     lite = {q: TFLiteRun(p, threads=2) for q, (p, _) in exports.items()}
     for q, name in (("none", "TFLite float"), ("int8", "TFLite int8")):
         rows.append({"variant": name, **per_frame(lite[q].streamer(), frames, args.frames),
-                     "export_s": exports[q][1],
+                     "threads": 2, "export_s": exports[q][1],
                      "file_mb": round(exports[q][0].stat().st_size / 2**20, 2)})
+    # One thread: on a busy machine a second interpreter thread mostly waits for a core.
+    one = TFLiteRun(exports["none"][0], threads=1)
+    rows.append({"variant": "TFLite float, 1 thread", "threads": 1,
+                 **per_frame(one.streamer(), frames, args.frames)})
 
     # agreement with Keras on whole clips fed frame by frame
     clips = frames[:64].reshape(8, 8, s, s, 3)

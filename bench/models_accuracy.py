@@ -37,12 +37,12 @@ DATA = dict(clips_per_class=20, seconds=2.4, fps=25, seed=0)
 # 7 apart (56 of the clips' 60 frames: the whole movement), no early stopping.
 CLIP = dict(frames=8, frame_step=7, batch_size=8)
 RUNS = {
-    "r2plus1d": dict(model="r2plus1d", epochs=12, **CLIP),  # lr: its default, 1e-4
+    "r2plus1d": dict(model="r2plus1d", epochs=30, **CLIP),  # lr: its default, 1e-4
     "cnn-rnn": dict(model="cnn-rnn", frame_backbone="mobilenetv2", freeze_backbone=False,
-                    epochs=8, **CLIP),
+                    epochs=10, **CLIP),
     "frame-baseline": dict(model="frame-baseline", frame_backbone="mobilenetv2",
-                           freeze_backbone=False, epochs=8, **CLIP),
-    "rgb-diff": dict(model="rgb-diff", epochs=12, **CLIP),
+                           freeze_backbone=False, epochs=10, **CLIP),
+    "rgb-diff": dict(model="rgb-diff", epochs=20, **CLIP),
 }
 
 
@@ -85,8 +85,8 @@ def score(run: Path, data: Path, clips: int = 3) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(RUNS), help="comma-separated keys of RUNS")
-    ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--variation", default="full", choices=["full", "low"],
+    ap.add_argument("--size", type=int, default=48)
+    ap.add_argument("--variation", default="low", choices=["full", "low"],
                     help="built-in nuisance variation (low: plain backgrounds, steady camera)")
     ap.add_argument("--epochs", type=int, help="override every run's epochs")
     ap.add_argument("--work", help="folder for data, runs and caches (default: a temp dir)")

@@ -128,12 +128,16 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.run)
 
     def show(c) -> None:
-        print(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.2f}", flush=True)
+        from tqdm import tqdm  # write above the progress bar, not through it
+
+        tqdm.write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.2f}",
+                   file=sys.stdout)
+        sys.stdout.flush()
 
     result = stream(predictor, source, every=args.every, reset_every=args.reset_every,
                     overlay=args.overlay, progress=not args.no_progress, on_change=show)
     print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
-          f"{result.ms_per_step:.1f} ms each", file=sys.stderr)
+          f"{result.ms_per_step:.1f} ms each after the first", file=sys.stderr)
     if args.overlay:
         print(f"overlay written to {args.overlay}", file=sys.stderr)
     return 3 if result.end.lost else 0

@@ -200,3 +200,16 @@ def test_frame_model_mistakes_are_one_line_user_errors():
         create_model("cnn-rnn", 3, frames=2, size=64, frame_backbone="resnet")
     with pytest.raises(UserError, match="not r2plus1d"):
         create_model("r2plus1d", 3, frame_backbone="mobilenetv2")
+
+
+def test_cli_frame_backbone_mistakes_are_one_line_before_any_run_folder(tmp_path, capsys):
+    from vidaction.cli import main
+
+    for argv, reason in (
+            (["--model", "cnn-rnn", "--size", "64"], "needs frames of at least 75x75"),
+            (["--model", "r2plus1d", "--frame-backbone", "mobilenetv2"], "not r2plus1d")):
+        out = tmp_path / "run"
+        assert main(["train", "--data", str(tmp_path), "--out", str(out), *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("vidaction: error: ") and reason in err and "\n" not in err
+        assert not out.exists()

@@ -214,7 +214,7 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-CONV_IMPLS = ("fast", "reference")  # movinet_fast.CONV_IMPLS, without importing TensorFlow
+CONV_IMPLS = ("fast", "reference")  # MoViNet: 2-D form (movinet_fast) or official Conv3D
 
 
 @contextlib.contextmanager

@@ -1,14 +1,15 @@
 """Per-frame ImageNet CNNs (Keras applications) for the cnn-rnn and frame-baseline models.
 
-A frame model is built in two nested parts so that the frozen CNN can run once per video and
+A frame model is one Keras model in two parts, so that a frozen CNN can run once per video and
 its output be cached (vidaction.train.features):
 
-    clip (B, T, S, S, 3), 0..255  ->  "frame_features" (B, T, D)  ->  "head"  ->  logits
+    clip (B, T, S, S, 3), 0..255  ->  layer "drop_padding": (B, T, D)  ->  model "head"  ->  logits
 
-"frame_features" scales the pixels the way the application was trained, runs the CNN on every
-frame (global average pooled) and zeroes the features of padding frames. The sampler pads
-clips shorter than --frames with all-black frames, so "padding" is read off the pixels: that
-keeps one input (the clip) for every model, and the head masks the zero rows (Masking(0.0)).
+The first part scales the pixels the way the application was trained, runs the CNN (global
+average pooled, named "frame_cnn") on every frame and zeroes the features of padding frames.
+The sampler pads clips shorter than --frames with all-black frames, so padding is read off
+the pixels: every model keeps one input (the clip), and the head masks the zero rows
+(Masking(0.0)).
 
 ImageNet weights are the Keras application `*_notop.h5` files, fetched into the same cache as
 the MoViNet checkpoints with the same download code (size check, re-fetch of a damaged file,
@@ -185,7 +186,7 @@ def build_frame_model(backbone: str, frames: int, size: int, pretrained: str,
     # so batch norm keeps its ImageNet statistics, EfficientNet's stochastic depth stays off,
     # and cached features equal what the model computes.
     x = tf.reshape(x, (-1, size, size, 3))
-    f = net(x, training=False if not trainable else None)
+    f = net(x, training=None if trainable else False)
     f = tf.reshape(f, (-1, frames, f.shape[-1]))
     real = tf.cast(tf.reduce_max(clip, axis=[2, 3, 4]) > 0, f.dtype)
     f = layers.Multiply(name="drop_padding")([f, layers.Reshape((frames, 1))(real)])

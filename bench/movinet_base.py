@@ -13,7 +13,6 @@ recorded. Writes bench/results/movinet_base.json (temporary file, then rename).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -170,11 +169,10 @@ def main() -> None:
         if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) else "idle",
         "note": args.note, "wall_s": round(time.perf_counter() - t0, 1), "rows": rows,
     }
+    from vidaction.train.run import write_json
+
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(out, result)  # temporary name, then rename
     print(f"wrote {out}")
 
 

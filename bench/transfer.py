@@ -90,11 +90,12 @@ def main() -> None:
     latency = []
     if not args.skip_latency:
         sys.path.insert(0, str(HERE))
-        from models_latency import measure
+        from models_latency import VARIANTS, measure
 
-        latency = [measure(n, 8, args.size, 3) for n in ("movinet-a0", "movinet-a0-stream")]
+        latency = [measure(n, 8, args.size, 3, impl) for n, impl in VARIANTS]
         for m in latency:
-            print(f"forward {m['model']}: {m['median_s']:.3f} s per 8x{args.size}x{args.size} clip")
+            print(f"forward {m['model']} ({m['conv_impl']}): {m['median_s']:.3f} s per "
+                  f"8x{args.size}x{args.size} clip")
     n_clips = args.classes * args.clips_per_class
     result = {"model": args.model, "clips": n_clips, "frames": 8, "size": args.size,
               "batch_size": 8, "rows": rows, "latency": latency,

@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
     tr.add_argument("--cache-samples", type=int, default=4, metavar="K",
                     help="frozen backbone without --augment: compute backbone features once "
-                         "for K clips per video and train the head on them (0: off)")
+                         "for K clips per video (at most --epochs) and train the head on "
+                         "them, one clip per video per epoch in turn (0: off)")
     tr.add_argument("--feature-cache", help="folder for those features "
                                             "(default: $VIDACTION_CACHE/features)")
     tr.add_argument("--precision", default="auto",

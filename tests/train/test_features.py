@@ -19,7 +19,7 @@ def _cfg(data, out, cache, **kw):
     from vidaction.train import TrainConfig
 
     return TrainConfig(**{**dict(data=str(data), out=str(out), model="movinet-a0-stream",
-                                 pretrained="none", epochs=1, batch_size=2, frames=4,
+                                 pretrained="none", epochs=2, batch_size=2, frames=4,
                                  frame_step=3, size=48, cache_samples=2,
                                  feature_cache=str(cache)), **kw})
 
@@ -32,7 +32,7 @@ def test_head_on_cached_features_matches_the_model_end_to_end(data, tmp_path, ca
     run = train(_cfg(data, tmp_path / "run", cache), progress=False)
     out = capsys.readouterr().out
     assert "6 videos computed, 0 reused" in out  # 4 train + 2 val
-    assert len(json.loads((run / "history.json").read_text())["epochs"]) == 1
+    assert len(json.loads((run / "history.json").read_text())["epochs"]) == 2
 
     from vidaction.train import load_run
 
@@ -87,3 +87,28 @@ def test_frame_cnn_features_are_cached_per_frame_and_the_head_trains_on_them(dat
     assert cached is not None and cached.shape == (2, 4, 1280)  # K clips x T frames x D
     clips, _ = sample_clips(next((data / "train").rglob("*.mp4")), cfg, clips=2)
     np.testing.assert_allclose(head(cached).numpy(), model(clips).numpy(), atol=1e-5)
+
+
+def test_training_cycles_through_each_videos_clips_and_resumes_where_it_stopped():
+    from vidaction.train.features import feature_dataset
+
+    n, k = 5, 3
+    feats = np.array([[[10 * v + c] for c in range(k)] for v in range(n)], np.float32)
+    labels = np.arange(n)
+
+    def epochs(first, last):
+        ds = feature_dataset(feats, labels, 2, seed=7, training=True, epochs=(first, last))
+        batches = [(f.numpy()[:, 0].astype(int), y.numpy()) for f, y in ds]
+        assert len(batches) == 3 * (last - first)  # ceil(5 / 2) batches per epoch
+        return [np.concatenate([f for f, _ in batches[i:i + 3]]) for i in range(0, len(batches), 3)]
+
+    seen = epochs(0, k)
+    for got in seen:  # every video once per epoch, its label with it
+        assert sorted(got // 10) == list(range(n))
+    for v in range(n):  # over K epochs, each of a video's K clips exactly once
+        assert sorted(c % 10 for e in seen for c in e if c // 10 == v) == list(range(k))
+    # a resumed run (epoch 2 onwards) sees what the uninterrupted one saw
+    np.testing.assert_array_equal(epochs(2, k)[0], seen[2])
+    # validation: each video's middle clip, once
+    val = feature_dataset(feats, labels, 2, seed=7, training=False)
+    assert sorted(int(x) for f, _ in val for x in f.numpy()[:, 0]) == [10 * v + 1 for v in range(n)]

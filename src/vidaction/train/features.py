@@ -127,17 +127,27 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
 
 
 def feature_dataset(feats: np.ndarray, labels: np.ndarray, batch_size: int, seed: int,
-                    training: bool):
-    """Training: each epoch takes, per video, a random one of its K cached clips."""
+                    training: bool, epochs: tuple[int, int] = (0, 1)):
+    """Training: the epochs `epochs[0]`..`epochs[1] - 1` back to back, each shuffled, video v
+    taking its cached clip (epoch + offset_v) mod K, so over K epochs every clip is used once
+    (a random pick could repeat one and leave another, computed at a cost, unused). Fit it
+    with steps_per_epoch = ceil(N / batch_size). Validation: the middle clip, one pass."""
     import tensorflow as tf
 
     k = feats.shape[1]
-    ds = tf.data.Dataset.from_tensor_slices((feats, labels.astype(np.int32)))
-    if training:
-        ds = ds.shuffle(len(feats), seed=seed, reshuffle_each_iteration=True)
-        rand = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, rand)).map(
-            lambda fl, r: (tf.gather(fl[0], r % k), fl[1]))
-    else:
-        ds = ds.map(lambda f, lab: (f[k // 2], lab))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if not training:
+        ds = tf.data.Dataset.from_tensor_slices((feats[:, k // 2], labels.astype(np.int32)))
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Which videos, in which order, with which clip: drawn in numpy per (seed, epoch), so a
+    # resumed run sees exactly what the uninterrupted one would have.
+    n = len(feats)
+    offsets = np.random.default_rng(seed).integers(0, k, n)
+    order = np.array([np.random.default_rng([seed, e]).permutation(n) for e in range(*epochs)],
+                     np.int64).reshape(-1, n)  # (epochs, n); none left: (0, n)
+    clip = (np.arange(*epochs)[:, None] + offsets[order]) % k
+    feats_t, labels_t = tf.constant(feats), tf.constant(labels.astype(np.int32))
+    ds = tf.data.Dataset.from_tensor_slices((order, clip))  # one element per epoch
+    ds = ds.flat_map(lambda v, c: tf.data.Dataset.from_tensor_slices((v, c)).batch(batch_size))
+    ds = ds.map(lambda v, c: (tf.gather_nd(feats_t, tf.stack([v, c], 1)),
+                              tf.gather(labels_t, v)))
+    return ds.prefetch(tf.data.AUTOTUNE)

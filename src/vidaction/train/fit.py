@@ -204,24 +204,30 @@ class Progress(tf_keras.callbacks.Callback):
 
 def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip],
                       val_clips: list[Clip], initial_epoch: int, skips, progress: bool):
-    """The head model and its train/val datasets of cached backbone features."""
+    """The head model, its train/val datasets of cached backbone features, the training
+    steps per epoch and a summary line."""
     features_model, head_model = parts
     root = Path(cfg.feature_cache) if cfg.feature_cache else cache_root() / "features"
     fingerprint = weights_fingerprint(features_model)
+    # No more clips per video than epochs to use them: the backbone pass is the cost, and
+    # the reference recipe trains 2 epochs.
+    k_train = min(cfg.cache_samples, cfg.epochs)
     out = []
     stats = {"computed": 0, "reused": 0}
-    for clips, k, training in ((train_clips, cfg.cache_samples, True), (val_clips, 1, False)):
+    for clips, k, training in ((train_clips, k_train, True), (val_clips, 1, False)):
         cache = FeatureCache(root, fingerprint, sampling, k)
         feats, ok = compute_features(features_model, clips, sampling, k, cache,
                                      cfg.batch_size, cfg.clip_cache, skips, progress)
         labels = np.array([c.label for c in clips])
-        out.append(feature_dataset(feats[ok], labels[ok], cfg.batch_size,
-                                   cfg.seed + initial_epoch, training))
+        out.append(feature_dataset(feats[ok], labels[ok], cfg.batch_size, cfg.seed, training,
+                                   epochs=(initial_epoch, cfg.epochs)))
         stats["computed"] += cache.computed
         stats["reused"] += cache.reused
+        if training:
+            steps = max(1, math.ceil(int(ok.sum()) / cfg.batch_size))
     text = (f"{stats['computed']} videos computed, {stats['reused']} reused from "
-            f"{root}, {cfg.cache_samples} clips per training video")
-    return head_model, out[0], out[1], text
+            f"{root}, {k_train} clip(s) per training video")
+    return head_model, out[0], out[1], steps, text
 
 
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
@@ -329,7 +335,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     skips = SkipLog()
     parts = split_model(model) if cfg.uses_feature_cache else None
     if parts is not None:
-        fit_model, train_ds, val_ds, stats = _feature_datasets(
+        fit_model, train_ds, val_ds, feature_steps, stats = _feature_datasets(
             parts, cfg, sampling, train_clips, val_clips, initial_epoch, skips, progress)
         fit_model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
         print(f"frozen backbone: training the head on cached features ({stats})")
@@ -350,8 +356,10 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         Keeper(out, ckpt, last, best, patience, skips),
     ]
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:
+        # The feature dataset holds all remaining epochs back to back (see feature_dataset).
+        per_epoch = {"steps_per_epoch": feature_steps} if parts is not None else {}
         fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
-                      initial_epoch=initial_epoch, callbacks=callbacks, verbose=0)
+                      initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, **per_epoch)
 
     if best.latest_checkpoint:  # the final model carries the best validation weights
         tf.train.Checkpoint(model=model).restore(best.latest_checkpoint).expect_partial()

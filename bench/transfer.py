@@ -66,7 +66,8 @@ def main() -> None:
     from vidaction.train.run import write_json
 
     work = Path(args.work)
-    data = render_dataset(work / "transfer-data", classes=list(BUILTIN_CLASSES[:args.classes]),
+    data = render_dataset(work / f"transfer-data-{args.classes}x{args.clips_per_class}",
+                          classes=list(BUILTIN_CLASSES[:args.classes]),
                           clips_per_class=args.clips_per_class, size=128, seconds=2.4, fps=25,
                           seed=0, progress=False)
     extra_base = {"frame_step": args.frame_step, "size": args.size}

@@ -84,11 +84,21 @@ class FeatureCache:
         os.replace(tmp, f)
 
 
+def forward_fn(features_model):
+    """The backbone as one tf.function for any batch size: MoViNet's autograph trace costs
+    10-20 s, so the train and validation passes (and a short last batch) must share it."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *features_model.input_shape[1:]], features_model.inputs[0].dtype)
+    return tf.function(lambda x: features_model(x, training=False), input_signature=[spec])
+
+
 def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, samples: int,
                      cache: FeatureCache, batch_size: int, clip_cache=None, skips=None,
-                     progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                     progress: bool = True, forward=None) -> tuple[np.ndarray, np.ndarray]:
     """(features [N, K, ...], ok [N]): K evenly spaced clips per video through the backbone,
-    read from the cache where present. ok=False marks videos that could not be read."""
+    read from the cache where present. ok=False marks videos that could not be read.
+    `forward`: forward_fn(features_model), to reuse one trace across calls."""
     import tensorflow as tf
 
     from vidaction.data.pipeline import make_dataset
@@ -103,9 +113,9 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
         parts: dict[int, dict[int, np.ndarray]] = {}
         bar = tqdm(total=len(todo) * samples, desc="backbone features", unit="clip",
                    disable=not progress, file=sys.stderr)
-        run = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
+        run = forward or forward_fn(features_model)
         for x, _, vid in ds:
-            f = run(x).numpy()
+            f = run(tf.cast(x, run.input_signature[0].dtype)).numpy()
             for v, feat in zip(vid.numpy(), f, strict=True):
                 parts.setdefault(int(v), {})[len(parts.get(int(v), {}))] = feat
             bar.update(len(f))

@@ -34,6 +34,7 @@ from vidaction.train.features import (
     FeatureCache,
     compute_features,
     feature_dataset,
+    forward_fn,
     split_model,
     weights_fingerprint,
 )
@@ -214,10 +215,11 @@ def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip]
     k_train = min(cfg.cache_samples, cfg.epochs)
     out = []
     stats = {"computed": 0, "reused": 0}
+    forward = forward_fn(features_model)
     for clips, k, training in ((train_clips, k_train, True), (val_clips, 1, False)):
         cache = FeatureCache(root, fingerprint, sampling, k)
         feats, ok = compute_features(features_model, clips, sampling, k, cache,
-                                     cfg.batch_size, cfg.clip_cache, skips, progress)
+                                     cfg.batch_size, cfg.clip_cache, skips, progress, forward)
         labels = np.array([c.label for c in clips])
         out.append(feature_dataset(feats[ok], labels[ok], cfg.batch_size, cfg.seed, training,
                                    epochs=(initial_epoch, cfg.epochs)))

@@ -40,9 +40,9 @@ RUNS = {
     # lr: its default, 1e-4; near chance for ~20 epochs, then it starts to learn
     "r2plus1d": dict(model="r2plus1d", epochs=80, **CLIP),
     "cnn-rnn": dict(model="cnn-rnn", frame_backbone="mobilenetv2", freeze_backbone=False,
-                    epochs=10, **CLIP),
+                    epochs=30, **CLIP),
     "frame-baseline": dict(model="frame-baseline", frame_backbone="mobilenetv2",
-                           freeze_backbone=False, epochs=10, **CLIP),
+                           freeze_backbone=False, epochs=30, **CLIP),
     "rgb-diff": dict(model="rgb-diff", epochs=20, **CLIP),
 }
 

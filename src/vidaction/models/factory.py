@@ -190,10 +190,9 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
     if conv_impl not in CONV_IMPLS:
         raise UserError(f"unknown conv_impl {conv_impl!r}; choose from {', '.join(CONV_IMPLS)}")
     extra = {}
-    if info.frame_backbone:
-        extra["frame_backbone"] = frame_backbone = frame_backbone or info.frame_backbone
-    elif frame_backbone:
-        raise UserError(f"--frame-backbone applies to the per-frame CNN models, not {name}")
+    frame_backbone = resolve_frame_backbone(name, frame_backbone, size)
+    if frame_backbone:
+        extra["frame_backbone"] = frame_backbone
     with _dtype_policy(precision):
         model = MODELS[name](num_classes, frames, size, str(pretrained), weights_url,
                              cache_dir, freeze_backbone, dropout_rate, **extra)
@@ -211,6 +210,21 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
         config["precision"] = precision
     model.vidaction_config = json.dumps(config)
     return model
+
+
+def resolve_frame_backbone(name: str, frame_backbone: str | None, size: int) -> str | None:
+    """The per-frame CNN `name` uses (None for the other models), checked against `size`:
+    `train` calls it before it makes the run folder, so a mistake leaves nothing behind."""
+    info = model_info(name)
+    if not info.frame_backbone:
+        if frame_backbone:
+            raise UserError(f"--frame-backbone applies to the per-frame CNN models, not {name}")
+        return None
+    from vidaction.models.frame_cnn import backbone_spec
+
+    backbone = frame_backbone or info.frame_backbone
+    backbone_spec(backbone, size)
+    return backbone
 
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")

@@ -29,7 +29,12 @@ from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
 from vidaction.io.writer import write_atomic
-from vidaction.models.factory import CONV_IMPLS, PRECISIONS, resolve_precision
+from vidaction.models.factory import (
+    CONV_IMPLS,
+    PRECISIONS,
+    resolve_frame_backbone,
+    resolve_precision,
+)
 from vidaction.train.features import (
     FeatureCache,
     compute_features,
@@ -258,13 +263,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize)
     patience = cfg.patience or info.patience
     lr = cfg.lr or info.lr
-    if info.frame_backbone:  # a wrong backbone or size fails before the run folder is made
-        from vidaction.models.frame_cnn import backbone_spec
-
-        backbone_spec(cfg.frame_backbone or info.frame_backbone, size)
-    elif cfg.frame_backbone:
-        raise UserError(f"--frame-backbone applies to the per-frame CNN models, not "
-                        f"{cfg.model}")
+    resolve_frame_backbone(cfg.model, cfg.frame_backbone, size)  # before any run folder
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     train_clips, val_clips, note = _splits(ds, cfg)

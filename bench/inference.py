@@ -4,10 +4,11 @@ converts), and resident memory over long streams.
 
 Random-init weights with a 3-class head (no checkpoints offline; speed does not depend on
 the weights); int8 calibrates on a few clips of the rendered built-in set. Targets on 2
-cores: TFLite float <= 4 ms/frame, Keras stream <= 6 ms/frame. Prints a table and writes
-bench/results/inference.json.
+cores: TFLite float <= 4 ms/frame, Keras stream <= 6 ms/frame. Also times the Keras step's
+convolutions alone (same shapes, one TF graph, nothing else): the floor under any TF-executed
+step on this machine. Prints a table and writes bench/results/inference.json.
 
-    python bench/inference.py [--size 172] [--frames 200] [--tflite-memory-frames 10000]
+    python bench/inference.py [--size 172] [--frames 500] [--tflite-memory-frames 10000]
                               [--keras-memory-frames 2000]
 """
 
@@ -51,6 +52,36 @@ def per_frame(streamer, frames: np.ndarray, n: int) -> dict:
             "frames_per_s": round(1000 / ms, 1), "frames_timed": n}
 
 
+def conv_floor(step_fn, n: int) -> dict:
+    """The stream step's convolutions alone, at their shapes, in one TF graph: the least any
+    TF-executed Keras step can cost here, whatever the rest of the graph does."""
+    import tensorflow as tf
+
+    ops = [op for op in step_fn.graph.get_operations()
+           if op.type in ("Conv2D", "DepthwiseConv2dNative")]
+    rng = np.random.default_rng(0)
+    args = []
+    for op in ops:
+        x, w = op.inputs
+        args.append((op.type, op.get_attr("strides"), op.get_attr("padding").decode(),
+                     tf.constant(rng.standard_normal(x.shape).astype(np.float32)),
+                     tf.constant(rng.standard_normal(w.shape).astype(np.float32) * 0.1)))
+
+    @tf.function
+    def convs():
+        return [tf.nn.conv2d(x, w, st, p) if t == "Conv2D"
+                else tf.nn.depthwise_conv2d(x, w, st, p) for t, st, p, x, w in args]
+
+    for _ in range(10):
+        convs()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        convs()
+        times.append(time.perf_counter() - t0)
+    return {"convolutions": len(ops), "ms_median": round(1000 * statistics.median(times), 2)}
+
+
 def memory(streamer, frames: np.ndarray, n: int) -> dict:
     """RSS every n/10 frames of one uninterrupted stream (no reset): flat means no leak."""
     streamer.reset()
@@ -68,7 +99,7 @@ def memory(streamer, frames: np.ndarray, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=172)
-    ap.add_argument("--frames", type=int, default=200, help="frames timed per variant")
+    ap.add_argument("--frames", type=int, default=500, help="frames timed per variant")
     ap.add_argument("--clips", type=int, default=3, help="base clips timed")
     ap.add_argument("--tflite-memory-frames", type=int, default=10000)
     ap.add_argument("--keras-memory-frames", type=int, default=2000,
@@ -113,6 +144,7 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     rows.append({"variant": "Keras stream (TF graph)", **per_frame(keras, frames, args.frames),
                  "setup_s": round(build_s, 1)})
+    result["keras_step_convolutions_alone"] = conv_floor(keras.model.step_fn, args.frames)
 
     exports = {}
     for quantize in ("none", "int8"):
@@ -193,6 +225,9 @@ def main() -> None:
     print(f"{'variant':28} {'ms/frame':>9} {'frames/s':>9}")
     for r in rows:
         print(f"{r['variant']:28} {r['ms_per_frame_median']:9.2f} {r['frames_per_s']:9.1f}")
+    floor = result["keras_step_convolutions_alone"]
+    print(f"the Keras step's {floor['convolutions']} convolutions alone in TF: "
+          f"{floor['ms_median']:.2f} ms")
     for r in base_rows:
         print(f"{r['variant']:40} " + (f"{r['s_per_clip_median']:.3f} s/clip" if "error" not in r
                                        else f"failed: {r['error']}"))

@@ -44,6 +44,11 @@ RUNS = {
     "frame-baseline": dict(model="frame-baseline", frame_backbone="mobilenetv2",
                            freeze_backbone=False, epochs=30, **CLIP),
     "rgb-diff": dict(model="rgb-diff", epochs=20, **CLIP),
+    # The reference's use of cnn-rnn, a frozen pretrained CNN under the GRUs, with the only
+    # pretrained CNN there is offline: frame-baseline's, trained on the same training split
+    # (run that key first, or earlier into the same --work). Its features are cached once.
+    "cnn-rnn-on-fb": dict(model="cnn-rnn", frame_backbone="mobilenetv2",
+                          pretrained_from="frame-baseline", epochs=30, **CLIP),
 }
 
 
@@ -83,6 +88,18 @@ def score(run: Path, data: Path, clips: int = 3) -> dict:
     return out
 
 
+def frame_cnn_weights(run: Path, out: Path) -> Path:
+    """The trained frame CNN of a cnn-rnn / frame-baseline run as a Keras .h5 weights file,
+    what `--pretrained PATH` takes."""
+    from vidaction import load_run
+    from vidaction.models.frame_cnn import frame_cnn_of
+
+    if not (run / "config.json").is_file():
+        raise SystemExit(f"{run}: no run there; train {run.name} first (same --work)")
+    frame_cnn_of(load_run(run).model).save_weights(str(out))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(RUNS), help="comma-separated keys of RUNS")
@@ -109,10 +126,16 @@ def main() -> None:
     results = []
     for key in args.models.split(","):
         cfg = {**RUNS[key], **({"epochs": args.epochs} if args.epochs else {})}
+        pretrained = "none"
+        if "pretrained_from" in cfg:
+            pretrained = str(frame_cnn_weights(work / "runs" / cfg["pretrained_from"],
+                                               work / f"{key}-frame_cnn.h5"))
         t0 = time.perf_counter()
         run = train(TrainConfig(data=str(data), out=str(work / "runs" / key), size=args.size,
-                                pretrained="none", seed=0, patience=cfg.pop("patience", 100),
-                                clip_cache=str(work / "clip-cache"), **cfg),
+                                pretrained=pretrained, seed=0,
+                                patience=cfg.pop("patience", 100),
+                                clip_cache=str(work / "clip-cache"),
+                                **{k: v for k, v in cfg.items() if k != "pretrained_from"}),
                     force=True, progress=False)
         train_s = time.perf_counter() - t0
         history = json.loads((run / "history.json").read_text())["epochs"]

@@ -295,6 +295,9 @@ class TFLiteStreamer:
         it.set_tensor(self._image, frame[None, None].astype(self._dtype, copy=False))
         it.invoke()
         logits = it.get_tensor(self._logits)[0].copy()
+        # 2.7 MB of state for a0 at 172 px: copied once, output view into input view
+        # (get_tensor + set_tensor would copy it twice, ~0.13 ms more a frame). The views
+        # die here, before the next invoke, as the interpreter requires.
         for i, o, _ in self._pairs:
-            it.set_tensor(i, it.get_tensor(o))
+            np.copyto(it.tensor(i)(), it.tensor(o)())
         return logits

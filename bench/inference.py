@@ -52,6 +52,18 @@ def per_frame(streamer, frames: np.ndarray, n: int) -> dict:
             "frames_per_s": round(1000 / ms, 1), "frames_timed": n}
 
 
+def invoke_only(streamer, n: int) -> float:
+    """The interpreter's own time per frame: a step minus this is the Python side (frame in,
+    logits out, the state tensors carried from the outputs back to the inputs)."""
+    it = streamer.interpreter
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t0)
+    return round(1000 * statistics.median(times), 2)
+
+
 def conv_floor(step_fn, n: int) -> dict:
     """The stream step's convolutions alone, at their shapes, in one TF graph: the least any
     TF-executed Keras step can cost here, whatever the rest of the graph does."""
@@ -155,7 +167,9 @@ def main() -> None:
         exports[quantize] = (path, round(time.perf_counter() - t0, 1))
     lite = {q: TFLiteRun(p, threads=2) for q, (p, _) in exports.items()}
     for q, name in (("none", "TFLite float"), ("int8", "TFLite int8")):
-        rows.append({"variant": name, **per_frame(lite[q].streamer(), frames, args.frames),
+        streamer = lite[q].streamer()
+        rows.append({"variant": name, **per_frame(streamer, frames, args.frames),
+                     "invoke_only_ms_median": invoke_only(streamer, args.frames),
                      "threads": 2, "export_s": exports[q][1],
                      "file_mb": round(exports[q][0].stat().st_size / 2**20, 2)})
     # One thread: on a busy machine a second interpreter thread mostly waits for a core.
@@ -222,9 +236,11 @@ def main() -> None:
 
     print(f"\nmovinet-a0-stream, {s}x{s}, one frame per call, CPU ({os.cpu_count()} cores, "
           f"load {load[0]:.1f} at start)")
-    print(f"{'variant':28} {'ms/frame':>9} {'frames/s':>9}")
+    print(f"{'variant':28} {'ms/frame':>9} {'frames/s':>9} {'invoke alone':>13}")
     for r in rows:
-        print(f"{r['variant']:28} {r['ms_per_frame_median']:9.2f} {r['frames_per_s']:9.1f}")
+        alone = f"{r['invoke_only_ms_median']:13.2f}" if "invoke_only_ms_median" in r else ""
+        print(f"{r['variant']:28} {r['ms_per_frame_median']:9.2f} {r['frames_per_s']:9.1f}"
+              f"{alone}")
     floor = result["keras_step_convolutions_alone"]
     print(f"the Keras step's {floor['convolutions']} convolutions alone in TF: "
           f"{floor['ms_median']:.2f} ms")

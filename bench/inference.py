@@ -15,6 +15,7 @@ step on this machine. Prints a table and writes bench/results/inference.json.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import statistics
@@ -37,15 +38,26 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def timed(call, n: int) -> list[float]:
+    """Seconds each of n calls took."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def median_ms(call, n: int) -> float:
+    return round(1000 * statistics.median(timed(call, n)), 2)
+
+
 def per_frame(streamer, frames: np.ndarray, n: int) -> dict:
     streamer.reset()
     for f in frames[:10]:  # warm-up (graph optimisation, XNNPack packing)
         streamer.step(f)
-    times = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        streamer.step(frames[i % len(frames)])
-        times.append(time.perf_counter() - t0)
+    cycle = itertools.cycle(frames)
+    times = timed(lambda: streamer.step(next(cycle)), n)
     ms = 1000 * statistics.median(times)
     return {"ms_per_frame_median": round(ms, 2),
             "ms_per_frame_mean": round(1000 * statistics.fmean(times), 2),
@@ -55,13 +67,33 @@ def per_frame(streamer, frames: np.ndarray, n: int) -> dict:
 def invoke_only(streamer, n: int) -> float:
     """The interpreter's own time per frame: a step minus this is the Python side (frame in,
     logits out, the state tensors carried from the outputs back to the inputs)."""
+    return median_ms(streamer.interpreter.invoke, n)
+
+
+def state_carry(streamer, n: int) -> dict:
+    """Carrying the state outputs back to the inputs after an invoke, the way the step did
+    before (get_tensor + set_tensor: two copies) and the way it does now (view to view: one
+    copy), alternating in one run."""
     it = streamer.interpreter
-    times = []
+    pairs = [(i, o) for i, o, _ in streamer._pairs]
+
+    def get_set():
+        for i, o in pairs:
+            it.set_tensor(i, it.get_tensor(o))
+
+    def views():
+        for i, o in pairs:
+            np.copyto(it.tensor(i)(), it.tensor(o)())
+
+    before, now = [], []
     for _ in range(n):
-        t0 = time.perf_counter()
         it.invoke()
-        times.append(time.perf_counter() - t0)
-    return round(1000 * statistics.median(times), 2)
+        before += timed(get_set, 1)
+        it.invoke()
+        now += timed(views, 1)
+    b, v = (1000 * statistics.median(t) for t in (before, now))
+    return {"state_tensors": len(pairs), "get_set_ms_median": round(b, 3),
+            "view_copy_ms_median": round(v, 3), "ratio": round(b / v, 2)}
 
 
 def conv_floor(step_fn, n: int) -> dict:
@@ -84,14 +116,8 @@ def conv_floor(step_fn, n: int) -> dict:
         return [tf.nn.conv2d(x, w, st, p) if t == "Conv2D"
                 else tf.nn.depthwise_conv2d(x, w, st, p) for t, st, p, x, w in args]
 
-    for _ in range(10):
-        convs()
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        convs()
-        times.append(time.perf_counter() - t0)
-    return {"convolutions": len(ops), "ms_median": round(1000 * statistics.median(times), 2)}
+    timed(convs, 10)  # warm-up
+    return {"convolutions": len(ops), "ms_median": median_ms(convs, n)}
 
 
 def memory(streamer, frames: np.ndarray, n: int) -> dict:
@@ -170,6 +196,8 @@ def main() -> None:
         streamer = lite[q].streamer()
         rows.append({"variant": name, **per_frame(streamer, frames, args.frames),
                      "invoke_only_ms_median": invoke_only(streamer, args.frames),
+                     **({"state_carry": state_carry(streamer, args.frames)} if q == "none"
+                        else {}),
                      "threads": 2, "export_s": exports[q][1],
                      "file_mb": round(exports[q][0].stat().st_size / 2**20, 2)})
     # One thread: on a busy machine a second interpreter thread mostly waits for a core.
@@ -201,11 +229,7 @@ def main() -> None:
     forward = tf.function(lambda x: base.model(x, training=False))
     forward(tf.constant(clip)).numpy()
     setup = time.perf_counter() - t0
-    times = []
-    for _ in range(args.clips):
-        t0 = time.perf_counter()
-        forward(tf.constant(clip)).numpy()
-        times.append(time.perf_counter() - t0)
+    times = timed(lambda: forward(tf.constant(clip)).numpy(), args.clips)
     base_rows = [{"variant": "movinet-a0 base, Keras (tf.function)", "clip": [8, s, s],
                   "s_per_clip_median": round(statistics.median(times), 4),
                   "setup_s": round(setup, 1)}]
@@ -214,12 +238,8 @@ def main() -> None:
         path = export_run(base, "tflite", work / "a0_base.tflite", progress=False)
         export_s = round(time.perf_counter() - t0, 1)
         b = TFLiteRun(path, threads=2)
-        b.predict_logits(clip)
-        times = []
-        for _ in range(args.clips):
-            t0 = time.perf_counter()
-            got = b.predict_logits(clip)
-            times.append(time.perf_counter() - t0)
+        got = b.predict_logits(clip)
+        times = timed(lambda: b.predict_logits(clip), args.clips)
         base_rows.append({"variant": "movinet-a0 base, TFLite float", "clip": [8, s, s],
                           "s_per_clip_median": round(statistics.median(times), 4),
                           "export_s": export_s,
@@ -241,6 +261,10 @@ def main() -> None:
         alone = f"{r['invoke_only_ms_median']:13.2f}" if "invoke_only_ms_median" in r else ""
         print(f"{r['variant']:28} {r['ms_per_frame_median']:9.2f} {r['frames_per_s']:9.1f}"
               f"{alone}")
+    carry = rows[1]["state_carry"]
+    print(f"TFLite float state carry ({carry['state_tensors']} tensors): get_tensor + "
+          f"set_tensor {carry['get_set_ms_median']:.3f} ms, view to view "
+          f"{carry['view_copy_ms_median']:.3f} ms ({carry['ratio']:.2f}x)")
     floor = result["keras_step_convolutions_alone"]
     print(f"the Keras step's {floor['convolutions']} convolutions alone in TF: "
           f"{floor['ms_median']:.2f} ms")

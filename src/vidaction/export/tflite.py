@@ -296,7 +296,7 @@ class TFLiteStreamer:
         it.invoke()
         logits = it.get_tensor(self._logits)[0].copy()
         # 2.7 MB of state for a0 at 172 px: copied once, output view into input view
-        # (get_tensor + set_tensor would copy it twice, ~0.13 ms more a frame). The views
+        # (get_tensor + set_tensor copy it twice; bench/inference.py times both). The views
         # die here, before the next invoke, as the interpreter requires.
         for i, o, _ in self._pairs:
             np.copyto(it.tensor(i)(), it.tensor(o)())

@@ -45,6 +45,10 @@ class VideoInfo:
     codec: str
     rotation: int = 0  # degrees counter-clockwise applied to decoded frames
     backend: str = "pyav"
+    # How frame indices are found: "pts" (the container's timestamps, checked while
+    # decoding) or "decoded" (an index built by one sequential decode, for files whose
+    # timestamps do not say the display order, e.g. UCF101's packed B-frames in AVI).
+    read_mode: str = "pts"
 
 
 # (transform applied to every RGB frame after decoding): crop/resize/pad, see data.sampling.

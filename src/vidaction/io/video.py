@@ -89,10 +89,17 @@ def _to_rgb(frame: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Index:
-    """Per-frame timestamps in display order, and which frame each keyframe is."""
+    """Where each frame is, in display order, and where a seek may start.
 
-    pts: np.ndarray  # int64, sorted presentation timestamps, one per frame
-    keyframes: np.ndarray  # int64, sorted frame indices that are keyframes
+    mode "pts": `pts` are the packets' presentation timestamps, sorted; a decoded frame is
+    found by its pts. mode "decoded": `pts` are the timestamps the decoder put on its
+    frames, in the order it output them during one full sequential decode (they need not
+    be sorted, or even present); a frame is found by counting decoder output from a
+    keyframe, and each one is checked against this list.
+    """
+
+    pts: np.ndarray  # int64, one per frame in display order (NO_PTS where a frame had none)
+    keyframes: np.ndarray  # int64, sorted frame indices a seek may start from
     header_frames: int
     rotation: int
     fps: float
@@ -100,6 +107,8 @@ class _Index:
     codec: str
     duration: float
     truncated: str = ""  # why the file looks cut short, empty if it does not
+    mode: str = "pts"
+    why: str = ""  # why "decoded" was chosen
 
 
 class _IndexCache:
@@ -133,6 +142,26 @@ def _file_key(path: Path) -> tuple:
     return (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
+NO_PTS = np.iinfo(np.int64).min
+
+# Containers whose packets carry real presentation timestamps. AVI (and raw or MPEG
+# program streams) store none: FFmpeg numbers their packets in decode order, which is not
+# the display order once a codec reorders frames (B-frames).
+_TIMESTAMPED_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
+
+# Codecs where decoding only the frames we need is checked pixel-exact (skip_frame=NONREF
+# drops only frames that no other frame references).
+_SKIP_NONREF_CODECS = ("h264", "hevc")
+
+
+class _IndexMismatch(Exception):
+    """The decoder's frames disagree with the packet index: index this file by decoding."""
+
+
+class _SeekMismatch(Exception):
+    """After a seek the decoder's frames disagree with the decoded index."""
+
+
 class _PyAVReader:
     backend = "pyav"
 
@@ -156,13 +185,18 @@ class _PyAVReader:
             raise VideoReadError(path, "no video stream")
         self.stream = self.container.streams.video[0]
         self._configure_threads()
-        key = _file_key(path)
-        index = _INDEX_CACHE.get(key)
+        self._key = _file_key(path)
+        index = _INDEX_CACHE.get(self._key)
         if index is None:
             index = self._build_index()
-            _INDEX_CACHE.put(key, index)
+            _INDEX_CACHE.put(self._key, index)
         self.index = index
-        self._next = None  # index of the frame the decoder will produce next, if known
+        self._it: Iterator | None = None  # decoded frames from the last seek on
+        self._next: int | None = None  # index of the frame the decoder will produce next
+        self._anchor = 0  # decoded mode: the keyframe the last seek aimed at
+        self._last = -1  # pts mode: index of the last frame the decoder produced
+        self._need: set[int] = set()  # frames of the current read (the rest may be skipped)
+        self._seek_ok = True  # decoded mode: cleared when a seek does not land where expected
         self.decoded = 0  # frames decoded so far: what seeking saves shows up here
 
     def _configure_threads(self) -> None:
@@ -172,15 +206,22 @@ class _PyAVReader:
         cc.thread_count = self.threads
         cc.thread_type = "AUTO" if self.threads != 1 else "SLICE"
 
+    # ---- indexing -------------------------------------------------------------------------
+
     def _build_index(self) -> _Index:
+        """Index from packets when their timestamps can be trusted, else by decoding."""
         import av
 
         s = self.stream
         pts, keys = [], []
+        missing = 0
         rotation = None
         try:
             for p in self.container.demux(s):
-                if p.size == 0 or p.pts is None or p.is_corrupt:
+                if p.size == 0 or p.is_corrupt or p.is_discard:
+                    continue
+                if p.pts is None:
+                    missing += 1
                     continue
                 pts.append(p.pts)
                 keys.append(p.is_keyframe)
@@ -189,9 +230,72 @@ class _PyAVReader:
                         rotation = int(frame.rotation or 0) % 360
         except av.error.FFmpegError:
             pass  # a broken tail: keep what was demuxed, flagged below
+        why = self._distrust(pts, keys, missing)
+        if why:
+            return self._decoded_index(why)
         order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
         pts_sorted = np.asarray(pts, dtype=np.int64)[order]
         key_frames = np.flatnonzero(np.asarray(keys, dtype=bool)[order]) if pts else np.array([])
+        fps, duration = self._rate_and_duration(pts_sorted)
+        if not rotation:
+            rotation = self._rotation_tag()
+        self._reopen()  # rewinding by seek is not possible in every container
+        return self._make_index(pts_sorted, key_frames, rotation, fps, duration, "pts", "")
+
+    def _distrust(self, pts: list[int], keys: list[bool], missing: int) -> str:
+        """Why the packets' timestamps cannot say which frame is which ("" if they can)."""
+        cc = self.stream.codec_context
+        if missing:
+            return f"{missing} packets without a timestamp"
+        if len(set(pts)) != len(pts):
+            return "duplicate packet timestamps"
+        if keys and not keys[0]:
+            return "the stream does not start with a keyframe"
+        reorders = bool(getattr(cc.codec, "reorder", True))
+        if self.container.format.name not in _TIMESTAMPED_FORMATS and reorders:
+            # MPEG-4 part 2 declares in its header whether it has B-frames (low_delay);
+            # H.264 and HEVC can reorder without saying so up front.
+            if not (cc.name == "mpeg4" and not cc.has_b_frames):
+                return f"{cc.name} in {self.container.format.name.split(',')[0]}: packet " \
+                       "timestamps are in decode order"
+        return ""
+
+    def _decoded_index(self, why: str) -> _Index:
+        """One full sequential decode: the frames FFmpeg outputs are the truth, in order."""
+        import av
+
+        self._reopen()
+        pts, keys = [], []
+        rotation = None
+        broken = ""
+        try:
+            for packet in self.container.demux(self.stream):
+                for frame in packet.decode():
+                    pts.append(NO_PTS if frame.pts is None else int(frame.pts))
+                    keys.append(bool(frame.key_frame))
+                    if rotation is None:
+                        rotation = int(frame.rotation or 0) % 360
+        except av.error.FFmpegError as e:
+            broken = f"frame {len(pts)} could not be decoded ({_ffmpeg_msg(e)})"
+        arr = np.asarray(pts, dtype=np.int64)
+        # A seek may start at a keyframe whose timestamp is unique: after the seek, the
+        # decoder's first frame must carry it, which proves where we are.
+        values, counts = np.unique(arr, return_counts=True)
+        unique = set(values[counts == 1].tolist()) - {NO_PTS}
+        anchors = [i for i, k in enumerate(keys) if i == 0 or (k and int(arr[i]) in unique)]
+        fps, _ = self._rate_and_duration(np.sort(arr[arr != NO_PTS]))
+        duration = len(arr) / fps if fps else 0.0
+        if not rotation:
+            rotation = self._rotation_tag()
+        self._reopen()
+        index = self._make_index(arr, np.asarray(anchors, dtype=np.int64), rotation, fps,
+                                 duration, "decoded", why)
+        if broken and not index.truncated:
+            index.truncated = broken
+        return index
+
+    def _rate_and_duration(self, pts_sorted: np.ndarray) -> tuple[float, float]:
+        s = self.stream
         rate = s.average_rate or s.guessed_rate or s.base_rate
         fps = float(rate) if rate else 0.0
         tb = float(s.time_base) if s.time_base else 0.0
@@ -199,25 +303,32 @@ class _PyAVReader:
             span = float(pts_sorted[-1] - pts_sorted[0]) * tb
             if not fps:
                 fps = (len(pts_sorted) - 1) / span if span > 0 else 0.0
-            duration = span + (1.0 / fps if fps else 0.0)
-        else:
-            duration = len(pts_sorted) / fps if fps else 0.0
-        cc = s.codec_context
-        header = int(s.frames or 0)
-        if not rotation:
-            rotation = self._rotation_tag()
-        self._reopen()  # rewinding by seek is not possible in every container
+            return fps, span + (1.0 / fps if fps else 0.0)
+        return fps, (len(pts_sorted) / fps if fps else 0.0)
+
+    def _make_index(self, pts: np.ndarray, keyframes: np.ndarray, rotation: int, fps: float,
+                    duration: float, mode: str, why: str) -> _Index:
+        cc = self.stream.codec_context
+        header = int(self.stream.frames or 0)
         return _Index(
-            pts=pts_sorted,
-            keyframes=key_frames.astype(np.int64),
+            pts=pts,
+            keyframes=keyframes.astype(np.int64),
             header_frames=header,
             rotation=rotation,
             fps=fps,
             size=(cc.width, cc.height),
             codec=cc.name,
             duration=duration,
-            truncated=self._looks_truncated(header, len(pts_sorted), duration, fps),
+            truncated=self._looks_truncated(header, len(pts), duration, fps),
+            mode=mode,
+            why=why,
         )
+
+    def use_decoded_index(self, why: str) -> None:
+        """Replace a packet index the decoder contradicted (cached for later readers)."""
+        self.index = self._decoded_index(why)
+        _INDEX_CACHE.put(self._key, self.index)
+        self._reset()
 
     def _looks_truncated(self, header: int, frames: int, duration: float, fps: float) -> str:
         """Fewer frames than the header promises (AVI, MP4), a shorter stream than the
@@ -246,34 +357,14 @@ class _PyAVReader:
     def frame_count(self) -> int:
         return len(self.index.pts)
 
-    def _frame_index(self, frame) -> int:
-        return int(np.searchsorted(self.index.pts, frame.pts))
+    @property
+    def mode(self) -> str:
+        return self.index.mode
 
-    def _decode_from(self, start: int) -> Iterator[tuple[int, object]]:
-        """Decoded frames starting at the keyframe at or before `start`, as (index, frame)."""
-        import av
+    # ---- decoding -------------------------------------------------------------------------
 
-        idx = self.index
-        if self._next is None or start < self._next or self._keyframe_before(start) > self._next:
-            k = self._keyframe_before(start)
-            try:
-                self.container.seek(int(idx.pts[k]), stream=self.stream, backward=True)
-            except av.error.FFmpegError:  # unseekable (some GIFs): decode from the start
-                self._reopen()
-            self.stream.codec_context.flush_buffers()
-        try:
-            for packet in self.container.demux(self.stream):
-                for frame in packet.decode():
-                    self.decoded += 1
-                    if frame.pts is None:
-                        continue
-                    i = self._frame_index(frame)
-                    if i >= len(idx.pts) or idx.pts[i] != frame.pts:
-                        continue
-                    self._next = i + 1
-                    yield i, frame
-        except av.error.FFmpegError as e:
-            raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+    def _reset(self) -> None:
+        self._it, self._next, self._last = None, None, -1
 
     def _reopen(self) -> None:
         import av
@@ -282,6 +373,7 @@ class _PyAVReader:
         self.container = av.open(str(self.path), metadata_errors="ignore")
         self.stream = self.container.streams.video[0]
         self._configure_threads()
+        self._reset()
 
     def _keyframe_before(self, i: int) -> int:
         ks = self.index.keyframes
@@ -305,55 +397,163 @@ class _PyAVReader:
             rgb = frame.to_ndarray(format="rgb24")
         return _resize(rgb, out_size)
 
+    def _packets(self) -> Iterator[object]:
+        """Decoded frames from the current position. In pts mode, a packet whose frame is
+        not wanted is decoded only if another frame references it (skip_frame=NONREF)."""
+        import av
+
+        cc = self.stream.codec_context
+        skip = self.index.mode == "pts" and cc.name in _SKIP_NONREF_CODECS
+        pos = {int(p): i for i, p in enumerate(self.index.pts)} if skip else {}
+        try:
+            for packet in self.container.demux(self.stream):
+                if skip:
+                    wanted = packet.pts is None or pos.get(int(packet.pts), -1) in self._need
+                    cc.skip_frame = "DEFAULT" if wanted else "NONREF"
+                for frame in packet.decode():
+                    self.decoded += 1
+                    yield frame
+        except av.error.FFmpegError as e:
+            raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+        finally:
+            if skip:
+                cc.skip_frame = "DEFAULT"
+
+    def _seek(self, k: int) -> None:
+        """Start decoding at keyframe `k` (display index)."""
+        import av
+
+        self._reset()
+        if k == 0:
+            self._reopen()  # a fresh decoder: its first frame is frame 0
+            self._next = 0
+        else:
+            try:
+                self.container.seek(int(self.index.pts[k]), stream=self.stream, backward=True)
+                self.stream.codec_context.flush_buffers()
+            except av.error.FFmpegError:  # unseekable (some GIFs): decode from the start
+                self._reopen()
+                self._next = 0
+        self._anchor = k
+        self._it = self._packets()
+
+    def _frames_pts(self) -> Iterator[tuple[int, object]]:
+        """pts mode: (index, frame) by timestamp; any disagreement distrusts the index."""
+        idx = self.index
+        assert self._it is not None
+        for frame in self._it:
+            if frame.pts is None:
+                raise _IndexMismatch("decoded frames without a timestamp")
+            i = int(np.searchsorted(idx.pts, frame.pts))
+            if i >= len(idx.pts) or idx.pts[i] != frame.pts:
+                raise _IndexMismatch("decoded frames' timestamps are not the packets'")
+            if i <= self._last:
+                raise _IndexMismatch("decoded frames' timestamps go backwards")
+            self._last = i
+            self._next = i + 1
+            yield i, frame
+
+    def _frames_counted(self) -> Iterator[tuple[int, object]]:
+        """decoded mode: (index, frame) by counting from the keyframe the seek found, each
+        frame's timestamp checked against the full decode's."""
+        idx = self.index
+        n = len(idx.pts)
+        assert self._it is not None
+        for frame in self._it:
+            p = NO_PTS if frame.pts is None else int(frame.pts)
+            if self._next is None:  # after a seek: wait for the keyframe we aimed at
+                a = self._anchor
+                if p == int(idx.pts[a]):
+                    self._next = a
+                elif p != NO_PTS and _first(idx.pts, p) < a:
+                    continue  # frames before it (an earlier keyframe, open-GOP leaders)
+                else:
+                    raise _SeekMismatch
+            i = self._next
+            if i >= n or int(idx.pts[i]) != p:
+                raise _SeekMismatch
+            self._next = i + 1
+            yield i, frame
+
     def read(self, indices: Sequence[int]) -> Iterator[tuple[int, object]]:
         """Yield (index, frame) for each wanted index (sorted, unique), decoding only what
-        is needed: a jump to a later keyframe seeks instead of decoding through."""
+        is needed: a jump to a later keyframe seeks instead of decoding through.
+
+        Raises _IndexMismatch (pts mode) when the decoder contradicts the packet index;
+        the caller switches to a decoded index and reads again."""
         wanted = sorted(set(int(i) for i in indices))
+        self._need = set(wanted)
         pos = 0
-        retried = False
         while pos < len(wanted):
-            got_any = False
-            for i, frame in self._decode_from(wanted[pos]):
-                got_any = True
-                if i == wanted[pos]:
-                    yield i, frame
-                    pos += 1
-                    if pos == len(wanted):
-                        return
-                    # Seek when a keyframe lies between here and the next wanted frame.
-                    if self._keyframe_before(wanted[pos]) > i + 1:
-                        break
-                elif i > wanted[pos]:
-                    if not retried:  # our position was stale: seek back once and retry
-                        retried, self._next = True, None
-                        break
-                    # The decoder skipped the wanted frame (broken stream): report, never
-                    # substitute a neighbour.
-                    raise VideoReadError(self.path, f"truncated or corrupt: frame {wanted[pos]} "
-                                         "could not be decoded")
-            else:
-                if pos < len(wanted):
-                    raise VideoReadError(
-                        self.path,
-                        f"truncated: frame {wanted[pos]} of {self.frame_count} could not be "
-                        "decoded" if got_any or pos else
-                        f"truncated: no frame decodes from frame {wanted[pos]} on",
-                    )
+            try:
+                pos = yield from self._read_from(wanted, pos)
+            except _SeekMismatch:
+                if not self._seek_ok:
+                    raise VideoReadError(self.path, "corrupt: decoding the same frames twice "
+                                         "gave different results") from None
+                self._seek_ok = False  # seeking is unreliable here: decode from the start
+                self._reset()
+        self._need = set()
+
+    def _read_from(self, wanted: list[int], pos: int):
+        """Read wanted[pos:] until done or until a seek is worth it; returns the new pos."""
+        counted = self.index.mode == "decoded"
+        w = wanted[pos]
+        k = self._keyframe_before(w) if self._seek_ok else 0
+        fresh = self._it is None or (
+            (self._next is None and not (self._anchor <= w and k <= self._anchor))
+            if counted else self._next is None)
+        if not fresh and self._next is not None and (w < self._next or k > self._next):
+            fresh = True
+        if fresh:
+            self._seek(k)
+        frames = self._frames_counted() if counted else self._frames_pts()
+        stale_ok = not fresh  # a continued decode may be past the frame: seek back once
+        for i, frame in frames:
+            if i < w:
+                continue
+            if i > w:
+                if stale_ok:
+                    self._reset()
+                    return pos
+                if counted:  # counting cannot skip a frame
+                    raise _SeekMismatch
+                raise _IndexMismatch(f"the decoder gave no frame {w}")
+            yield i, frame
+            pos += 1
+            if pos == len(wanted):
+                return pos
+            w = wanted[pos]
+            if self._seek_ok and self._keyframe_before(w) > i + 1:
+                return pos  # a keyframe lies between here and the next wanted frame
+        if counted and self._anchor and self._seek_ok:
+            raise _SeekMismatch  # the seek never reached its keyframe, or ended early
+        self._reset()
+        if counted or fresh:
+            raise VideoReadError(self.path, f"truncated: frame {w} of {self.frame_count} "
+                                 "could not be decoded")
+        return pos
 
     def frames(self) -> Iterator[object]:
         import av
 
-        self.container.seek(0, stream=self.stream)
-        self.stream.codec_context.flush_buffers()
-        self._next = None
+        self._reopen()
         try:
             for packet in self.container.demux(self.stream):
                 yield from packet.decode()
         except av.error.FFmpegError as e:
             raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
+        finally:
+            self._reset()
 
     def close(self) -> None:
         self.container.close()
+
+
+def _first(values: np.ndarray, v: int) -> int:
+    """Position of the first `v` in `values`, or len(values)."""
+    hits = np.flatnonzero(values == v)
+    return int(hits[0]) if len(hits) else len(values)
 
 
 def _resize(rgb: np.ndarray, out_size: tuple[int, int] | None) -> np.ndarray:
@@ -409,6 +609,7 @@ class _OpenCVReader:
             size=(w, h),
             codec=_fourcc(self.cap.get(cv2.CAP_PROP_FOURCC)),
             duration=n / fps if fps else 0.0,
+            mode="opencv",
         )
 
     @property
@@ -494,10 +695,14 @@ class VideoReader:
             self.close()
             raise VideoReadError(self.path, "zero frames: the video stream holds no frames")
         self._rotation = idx.rotation
+        self.info = self._make_info()
+
+    def _make_info(self) -> VideoInfo:
+        idx = self._r.index
         w, h = idx.size
         if self._rotation in (90, 270):
             w, h = h, w
-        self.info = VideoInfo(
+        return VideoInfo(
             path=str(self.path),
             frame_count=self.frame_count,
             fps=idx.fps,
@@ -507,6 +712,7 @@ class VideoReader:
             codec=idx.codec,
             rotation=self._rotation,
             backend=self._r.backend,
+            read_mode=idx.mode,
         )
 
     @property
@@ -538,14 +744,25 @@ class VideoReader:
         `decode_size` = (w, h) of the displayed frame to resize to while converting.
         """
         indices = [int(i) for i in indices]
+        self._check_range(indices)
+        if not indices:
+            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
+        try:
+            got = {i: self._frame_to_rgb(f, transform, decode_size)
+                   for i, f in self._r.read(indices)}
+        except _IndexMismatch as e:  # nothing read so far is returned: read again, right
+            self._r.use_decoded_index(str(e))
+            self.info = self._make_info()
+            self._check_range(indices)
+            got = {i: self._frame_to_rgb(f, transform, decode_size)
+                   for i, f in self._r.read(indices)}
+        return np.stack([got[i] for i in indices])
+
+    def _check_range(self, indices: list[int]) -> None:
         bad = [i for i in indices if i < 0 or i >= self.frame_count]
         if bad:
             raise VideoReadError(self.path,
                                  f"frame {bad[0]} out of range (0..{self.frame_count - 1})")
-        if not indices:
-            return np.zeros((0, self.info.height, self.info.width, 3), np.uint8)
-        got = {i: self._frame_to_rgb(f, transform, decode_size) for i, f in self._r.read(indices)}
-        return np.stack([got[i] for i in indices])
 
     def iter_frames(self, transform: FrameTransform | None = None) -> Iterator[np.ndarray]:
         """Every frame in display order, RGB uint8, one at a time (flat memory)."""

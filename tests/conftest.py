@@ -61,3 +61,40 @@ def video_factory(tmp_path):
         return make_video(tmp_path / name, n, **kw)
 
     return make
+
+
+# ---- real recordings (../shared/media/real, or $VIDACTION_TEST_MEDIA) --------------------
+
+def real_media_dir() -> Path:
+    env = os.environ.get("VIDACTION_TEST_MEDIA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "media" / "real"
+
+
+def real_videos() -> list:
+    """One pytest param per real video; one skipped param naming the folder if it is absent."""
+    from vidaction.io import VIDEO_EXTENSIONS
+
+    d = real_media_dir()
+    files = sorted(p for p in d.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS) \
+        if d.is_dir() else []
+    if not files:
+        reason = f"no real videos in {d} (set VIDACTION_TEST_MEDIA to a folder of them)"
+        return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-real-media")]
+    return [pytest.param(p, id=p.name) for p in files]
+
+
+def frame_digest(frame: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(frame).tobytes()).hexdigest()
+
+
+def sequential_digests(path: Path) -> list[str]:
+    """Ground truth: a digest of every frame FFmpeg outputs decoding the file from start to
+    end (converted to RGB as the reader converts). Digests keep 1080p files small."""
+    import av
+
+    from vidaction.io.video import _PyAVReader
+
+    with av.open(str(path)) as c:
+        return [frame_digest(_PyAVReader.to_rgb(None, fr, None)) for fr in c.decode(video=0)]

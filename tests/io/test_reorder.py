@@ -1,0 +1,222 @@
+"""Files whose packet timestamps do not tell which frame is which, written here: B-frames in
+AVI and MPEG streams, open GOPs, variable frame rate, duplicate and missing timestamps, a file
+cut midway. Every read must equal a sequential decode, and seeking must still be used."""
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import frame_digest, frame_id, id_frame, real_media_dir, sequential_digests
+from vidaction.io import VideoReader, VideoReadError, verify
+from vidaction.io.video import _INDEX_CACHE, _PyAVReader
+
+N = 120
+X264 = "bframes=3:keyint=10:min-keyint=10:scenecut=0"
+
+
+def _frames(n=N):
+    rng = np.random.default_rng(0)
+    for i in range(n):  # the id band on top, some texture below so B-frames are worth it
+        f = id_frame(i).copy()
+        f[24:] = rng.integers(0, 64, (24, 64, 3), dtype=np.uint8) + (i * 5) % 128
+        yield f
+
+
+def _write(path, codec, fmt, options=None, n=N, pts=None, gop=10, bf=None):
+    with av.open(str(path), "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=25, options=options or {})
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.codec_context.gop_size = gop
+        if bf is not None:
+            s.codec_context.max_b_frames = bf
+        if pts is not None:
+            s.codec_context.time_base = Fraction(1, 1000)
+        for i, f in enumerate(_frames(n)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            if pts is not None:
+                vf.pts, vf.time_base = pts[i], Fraction(1, 1000)
+            for p in s.encode(vf):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def _vfr_pts(n=N):
+    steps = np.random.default_rng(1).choice([10, 20, 40, 70], size=n)
+    return np.concatenate([[0], np.cumsum(steps)[:-1]]).tolist()
+
+
+def _duplicate_pts(tmp_path):
+    """Matroska allows equal timestamps: remux a clean file with a few collapsed."""
+    src = _write(tmp_path / "src.mkv", "libx264", "matroska", {"x264-params": X264 + ":bframes=0"})
+    out = tmp_path / "dup.mkv"
+    with av.open(str(src)) as i, av.open(str(out), "w", format="matroska") as o:
+        ist = i.streams.video[0]
+        ost = o.add_stream_from_template(ist)
+        prev = 0
+        for k, p in enumerate(i.demux(ist)):
+            if p.dts is None:
+                continue
+            if k in (20, 21, 22, 41):
+                p.pts = p.dts = prev
+            prev = p.pts
+            p.stream = ost
+            o.mux(p)
+    return out
+
+
+CASES = {  # name: (writer, read mode we expect)
+    "h264-bframes.avi": (lambda p: _write(p, "libx264", "avi", {"x264-params": X264}),
+                         "decoded"),
+    "h264-open-gop.avi": (lambda p: _write(p, "libx264", "avi",
+                                           {"x264-params": X264 + ":open-gop=1"}), "decoded"),
+    "mpeg4-bframes.avi": (lambda p: _write(p, "mpeg4", "avi", gop=12, bf=2), "decoded"),
+    "mpeg2-bframes.mpg": (lambda p: _write(p, "mpeg2video", "mpeg", gop=12, bf=2), "decoded"),
+    "mpeg2-bframes.ts": (lambda p: _write(p, "mpeg2video", "mpegts", gop=12, bf=2), "decoded"),
+    "h264-no-timestamps.h264": (lambda p: _write(p, "libx264", "h264", {"x264-params": X264}),
+                                "decoded"),
+    "h264-duplicate-pts.mkv": (lambda p: _duplicate_pts(p.parent), "decoded"),
+    "h264-bframes.mp4": (lambda p: _write(p, "libx264", "mp4", {"x264-params": X264}), "pts"),
+    "h264-open-gop.mp4": (lambda p: _write(p, "libx264", "mp4",
+                                           {"x264-params": X264 + ":open-gop=1"}), "pts"),
+    "h264-bframes.mkv": (lambda p: _write(p, "libx264", "matroska", {"x264-params": X264}),
+                         "pts"),
+    "mpeg4-bframes.mp4": (lambda p: _write(p, "mpeg4", "mp4", gop=12, bf=2), "pts"),
+    "hevc-bframes.mkv": (lambda p: _write(p, "libx265", "matroska", {
+        "x265-params": X264.replace("keyint=10:min-keyint=10", "keyint=10:min-keyint=10")
+        + ":log-level=0"}), "pts"),
+    "vp9-altref.webm": (lambda p: _write(p, "libvpx-vp9", "webm",
+                                         {"lag-in-frames": "16", "auto-alt-ref": "1"}), "pts"),
+    "h264-vfr.mp4": (lambda p: _write(p, "libx264", "mp4", {"x264-params": X264},
+                                      pts=_vfr_pts()), "pts"),
+    "h264-vfr.mkv": (lambda p: _write(p, "libx264", "matroska", {"x264-params": X264},
+                                      pts=_vfr_pts()), "pts"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request, tmp_path_factory):
+    writer, mode = CASES[request.param]
+    path = writer(tmp_path_factory.mktemp("reorder") / request.param)
+    return path, mode, sequential_digests(path)
+
+
+def _fresh(path, threads=1) -> VideoReader:
+    _INDEX_CACHE._d.clear()
+    return VideoReader(path, threads=threads)
+
+
+def test_count_mode_and_order(case):
+    path, mode, seq = case
+    with _fresh(path) as r:
+        assert r.frame_count == len(seq) == N
+        assert r.info.read_mode == mode
+        frames = r.read(range(N))
+    assert [frame_id(f) for f in frames] == list(range(N))  # display order, as written
+    assert [frame_digest(f) for f in frames] == seq
+
+
+@pytest.mark.parametrize("threads", [1, 0])
+def test_sampled_reads_equal_the_sequential_decode(case, threads):
+    path, _, seq = case
+    with _fresh(path, threads) as r:
+        for seed in range(4):
+            rng = np.random.default_rng(seed)
+            if seed % 2:  # the sampler's pattern: a stride from a random start
+                start = int(rng.integers(0, N - 60))
+                idx = [start + 7 * k for k in range(8)]
+            else:
+                idx = rng.choice(N, size=12, replace=False).tolist()
+            assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx], idx
+        assert [frame_digest(f) for f in r.read([3, 2, 1])] == [seq[3], seq[2], seq[1]]
+
+
+def test_seeking_is_kept(case):
+    """A late frame costs one group of pictures, not the whole file."""
+    path, _, seq = case
+    with _fresh(path) as r:
+        got = r.read([N - 3])
+        assert frame_digest(got[0]) == seq[N - 3]
+        if path.suffix in (".mpg", ".ts", ".h264"):
+            return  # reads stay right; these containers do not always seek to a keyframe
+        assert r.frames_decoded <= 20
+
+
+def test_skipping_unreferenced_frames_is_pixel_exact(tmp_path):
+    """H.264 with B-frames: frames no wanted frame depends on are not decoded at all."""
+    path = _write(tmp_path / "skip.mp4", "libx264", "mp4",
+                  {"x264-params": "bframes=3:b-pyramid=none:keyint=120:scenecut=0"})
+    seq = sequential_digests(path)
+    idx = list(range(0, 106, 15))
+    with _fresh(path) as r:
+        assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx]
+        assert r.frames_decoded < 106 * 0.6  # non-reference B-frames were skipped
+
+
+def test_a_contradicted_packet_index_switches_to_decoding(tmp_path, monkeypatch):
+    """If the packets looked trustworthy but the decoder disagrees, nothing wrong is returned
+    and the file is indexed by decoding instead."""
+    path = _write(tmp_path / "liar.avi", "libx264", "avi", {"x264-params": X264})
+    seq = sequential_digests(path)
+    monkeypatch.setattr(_PyAVReader, "_distrust", lambda self, *a: "")
+    with _fresh(path) as r:
+        assert r.info.read_mode == "pts"
+        assert [frame_digest(f) for f in r.read(range(N))] == seq
+        assert r.info.read_mode == "decoded"
+
+
+def test_a_file_cut_midway(tmp_path):
+    path = _write(tmp_path / "full.avi", "mpeg4", "avi", gop=12, bf=2)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    seq = sequential_digests(cut)
+    assert 0 < len(seq) < N
+    with _fresh(cut) as r:
+        assert r.frame_count == len(seq)
+        assert r.truncated  # the header promised more
+        idx = [0, len(seq) // 2, len(seq) - 1]
+        assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx]
+    with pytest.raises(VideoReadError, match="truncated"):
+        verify(cut)
+
+
+def _packed_b_frames_three_times(tmp_path):
+    """UCF101's own packed B-frames, three groups of pictures long (the shared clip remuxed
+    three times), so that seeks land on later keyframes."""
+    src = real_media_dir() / "v_ApplyEyeMakeup_g01_c01.avi"
+    if not src.is_file():
+        pytest.skip(f"{src} absent (set VIDACTION_TEST_MEDIA)")
+    out = tmp_path / "packed3.avi"
+    with av.open(str(out), "w", format="avi") as o:
+        ost = None
+        offset = 0
+        for _ in range(3):
+            with av.open(str(src)) as i:
+                ist = i.streams.video[0]
+                ost = ost or o.add_stream_from_template(ist)
+                last = 0
+                for p in i.demux(ist):
+                    if p.dts is None:
+                        continue
+                    p.dts += offset
+                    p.pts, last = p.dts, p.dts
+                    p.stream = ost
+                    o.mux(p)
+                offset = last + 1
+    return out
+
+
+def test_packed_b_frames_seek_and_count(tmp_path):
+    path = _packed_b_frames_three_times(tmp_path)
+    seq = sequential_digests(path)
+    with _fresh(path) as r:
+        assert r.frame_count == len(seq) == 3 * 164
+        assert r.info.read_mode == "decoded"
+        idx = [400, 401, 415, 470]
+        assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx]
+        assert r.frames_decoded < 164  # started at the third keyframe, not at frame 0
+        assert [frame_digest(f) for f in r.read([5, 170])] == [seq[5], seq[170]]

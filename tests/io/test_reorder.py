@@ -220,3 +220,29 @@ def test_packed_b_frames_seek_and_count(tmp_path):
         assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx]
         assert r.frames_decoded < 164  # started at the third keyframe, not at frame 0
         assert [frame_digest(f) for f in r.read([5, 170])] == [seq[5], seq[170]]
+
+
+def test_a_decoded_index_is_kept_on_disk_and_a_damaged_one_rebuilt(tmp_path, monkeypatch):
+    from vidaction.io.video import _DISK_INDEX
+
+    monkeypatch.setenv("VIDACTION_CACHE", str(tmp_path / "cache"))
+    path = _write(tmp_path / "b.avi", "libx264", "avi", {"x264-params": X264})
+    with _fresh(path) as r:
+        first = r.read([57])
+    entry = _DISK_INDEX._path(r._r._key)
+    assert entry.is_file()
+
+    def no_decoding(self, why):
+        raise AssertionError("indexed by decoding again")
+
+    with monkeypatch.context() as m:  # the next process reads the index from disk
+        m.setattr(_PyAVReader, "_decoded_index", no_decoding)
+        with _fresh(path) as r:
+            assert r.info.read_mode == "decoded" and r.frame_count == N
+            assert np.array_equal(r.read([57]), first)
+    entry.write_bytes(entry.read_bytes()[:100])  # damaged: rebuilt, not trusted
+    with _fresh(path) as r:
+        assert r.frame_count == N and np.array_equal(r.read([57]), first)
+    path.touch()  # a changed file gets a new entry
+    with _fresh(path) as r:
+        assert _DISK_INDEX._path(r._r._key) != entry

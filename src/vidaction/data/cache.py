@@ -19,14 +19,6 @@ import numpy as np
 from vidaction.data.sampling import SamplingConfig
 
 
-def cache_root() -> Path:
-    """$VIDACTION_CACHE, else $XDG_CACHE_HOME/vidaction (~/.cache/vidaction): clips/,
-    features/ and weights/ live below it."""
-    base = os.environ.get("VIDACTION_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidaction")
-    return Path(base)
-
-
 def file_identity(path: str | os.PathLike) -> tuple:
     """What makes two reads of a file the same: absolute path, mtime, size."""
     st = os.stat(path)

@@ -7,8 +7,10 @@ decode only up to the last one. OpenCV is the fallback for files PyAV cannot ope
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -137,6 +139,59 @@ class _IndexCache:
 _INDEX_CACHE = _IndexCache()
 
 
+class _DiskIndex:
+    """Decoded indices under $VIDACTION_CACHE/index: a file indexed by decoding once is not
+    decoded again by the next process (evaluate after train, a resumed run). An entry holds
+    its own key and version; anything else (a changed file, a damaged entry) is rebuilt."""
+
+    VERSION = 1
+
+    def __init__(self):
+        self._warned = False
+
+    def _path(self, key: tuple) -> Path:
+        import hashlib
+
+        from vidaction.paths import cache_root
+
+        digest = hashlib.sha1(repr((self.VERSION, key)).encode()).hexdigest()
+        return cache_root() / "index" / digest[:2] / f"{digest}.npz"
+
+    def get(self, key: tuple) -> _Index | None:
+        path = self._path(key)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if meta.pop("key") != [*key] or meta.pop("version") != self.VERSION:
+                    return None
+                idx = _Index(pts=z["pts"].astype(np.int64),
+                             keyframes=z["keyframes"].astype(np.int64), **meta)
+        except Exception:  # absent, or damaged in any way: build it again
+            return None
+        idx.size = tuple(idx.size)
+        return idx
+
+    def put(self, key: tuple, idx: _Index) -> None:
+        path = self._path(key)
+        meta = {k: v for k, v in vars(idx).items() if k not in ("pts", "keyframes")}
+        meta.update(key=[*key], version=self.VERSION)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                np.savez(f, pts=idx.pts, keyframes=idx.keyframes, meta=json.dumps(meta))
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"cannot keep the frame index in {path.parent} ({e.strerror}); "
+                              "reading goes on without it", stacklevel=2)
+
+
+_DISK_INDEX = _DiskIndex()
+
+
 def _file_key(path: Path) -> tuple:
     st = path.stat()
     return (str(path.resolve()), st.st_mtime_ns, st.st_size)
@@ -186,10 +241,12 @@ class _PyAVReader:
         self.stream = self.container.streams.video[0]
         self._configure_threads()
         self._key = _file_key(path)
-        index = _INDEX_CACHE.get(self._key)
+        index = _INDEX_CACHE.get(self._key) or _DISK_INDEX.get(self._key)
         if index is None:
             index = self._build_index()
-            _INDEX_CACHE.put(self._key, index)
+            if index.mode == "decoded":  # it cost a full decode: keep it across processes
+                _DISK_INDEX.put(self._key, index)
+        _INDEX_CACHE.put(self._key, index)
         self.index = index
         self._it: Iterator | None = None  # decoded frames from the last seek on
         self._next: int | None = None  # index of the frame the decoder will produce next
@@ -328,6 +385,7 @@ class _PyAVReader:
         """Replace a packet index the decoder contradicted (cached for later readers)."""
         self.index = self._decoded_index(why)
         _INDEX_CACHE.put(self._key, self.index)
+        _DISK_INDEX.put(self._key, self.index)
         self._reset()
 
     def _looks_truncated(self, header: int, frames: int, duration: float, fps: float) -> str:

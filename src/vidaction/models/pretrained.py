@@ -42,7 +42,7 @@ def official_url(cfg: mv.MovinetConfig) -> str:
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
     """`cache_dir`, else `$VIDACTION_CACHE`, else ~/.cache/vidaction; weights live in weights/."""
-    from vidaction.data.cache import cache_root as shared_root
+    from vidaction.paths import cache_root as shared_root
 
     return (Path(cache_dir).expanduser() if cache_dir is not None else shared_root()) / "weights"
 

@@ -24,7 +24,6 @@ from tqdm import tqdm
 
 import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
-from vidaction.data.cache import cache_root
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
 from vidaction.errors import UserError
@@ -35,6 +34,7 @@ from vidaction.models.factory import (
     resolve_frame_backbone,
     resolve_precision,
 )
+from vidaction.paths import cache_root
 from vidaction.train.features import (
     FeatureCache,
     compute_features,

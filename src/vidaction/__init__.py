@@ -5,9 +5,13 @@ import os
 # One Keras for MoViNet (tf-models-official) and our own models: tf-keras. This must be
 # set before TensorFlow is first imported anywhere in the process.
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # OpenCV's bundled FFmpeg would print its own lines next to our one-line errors.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from vidaction.tflogs import quiet_by_default  # noqa: E402 - after the environment above
+
+# TensorFlow's own log lines stay off unless VIDACTION_TF_LOGS=1 (or `vidaction --verbose`).
+quiet_by_default()
 
 __version__ = "0.1.0"
 

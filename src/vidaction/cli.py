@@ -187,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Human action recognition in video: train, evaluate honestly, predict.",
     )
     p.add_argument("--version", action="version", version=f"vidaction {__version__}")
+    p.add_argument("--verbose", dest="tf_logs", action="store_true",
+                   help="also show TensorFlow's own log lines, off by default (as does "
+                        "VIDACTION_TF_LOGS=1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     data = sub.add_parser("data", help="datasets: check a folder, render the built-in set",
@@ -440,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.tf_logs:  # commands import TensorFlow later, inside func
+        from vidaction.tflogs import show_tf_logs
+
+        show_tf_logs()
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `vidaction ... | head`: the reader left, not an error

@@ -4,6 +4,7 @@ from conftest import make_video
 from vidaction.data.augment import (
     AugmentConfig,
     augment_clip,
+    crop_and_resize,
     jitter_indices,
     mirror_sensitive,
 )
@@ -39,6 +40,24 @@ def test_flip_crop_and_colour_vary_with_seed_and_repeat_with_it():
     again = augment_clip(tf.constant(_clip()), tf.constant([3, 0], tf.int64),
                          AugmentConfig()).numpy()
     assert np.array_equal(again, outs[3])
+
+
+def test_crop_and_resize_matches_the_tensorflow_op_exactly():
+    """Gathers in place of tf.image.crop_and_resize (no grappler cost model, so it logged
+    "Error in PredictCost()" every epoch): the same numbers, bit for bit."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    for t, hh, ww, s in [(3, 32, 32, 32), (2, 48, 64, 40), (1, 17, 9, 23), (2, 8, 8, 1),
+                         (1, 2, 5, 7)] + [(2, 24, 30, int(rng.integers(2, 40)))] * 20:
+        x = tf.constant(rng.random((t, hh, ww, 3), np.float32))
+        h, w = tf.constant(rng.uniform(0.3, 1.0, 2) if s != 32 else (1.0, 1.0), tf.float32)
+        y0, x0 = tf.constant(rng.random(2), tf.float32) * (1.0 - tf.stack([h, w]))
+        # the boxes augment_clip gave the op
+        box = tf.stack([[y0, x0, y0 + h, x0 + w]])
+        ref = tf.image.crop_and_resize(x, tf.tile(box, [t, 1]), tf.range(t), [s, s])
+        got = crop_and_resize(x, y0, x0, h, w, tf.constant(s))
+        assert np.array_equal(got.numpy(), ref.numpy()), (t, hh, ww, s)
 
 
 def test_no_flip_when_disabled():

@@ -35,12 +35,50 @@ def jitter_indices(idx: np.ndarray, frame_step: int, share: float,
     return np.maximum.accumulate(np.maximum(moved, idx[0]))
 
 
+def _bilinear_grid(start, extent, n_in, n_out):
+    """Source positions of `n_out` samples spanning [start, start + extent] (shares of the
+    side), as tf.image.crop_and_resize places them: (lower index, upper index, weight)."""
+    import tensorflow as tf
+
+    last = tf.cast(n_in - 1, tf.float32)
+    i = tf.cast(tf.range(n_out), tf.float32)
+    end = start + extent  # the op is given the box's edges, so its extent is end - start
+    step = (end - start) * last / tf.cast(tf.maximum(n_out - 1, 1), tf.float32)
+    pos = tf.where(n_out > 1, start * last + i * step, 0.5 * (start + end) * last)
+    pos = tf.clip_by_value(pos, 0.0, last)
+    lo = tf.floor(pos)
+    lo_i = tf.cast(lo, tf.int32)
+    return lo_i, tf.minimum(lo_i + 1, n_in - 1), pos - lo
+
+
+def crop_and_resize(x, y0, x0, h, w, size):
+    """One box (y0, x0, height, width in shares of the side) cut from every frame of a
+    (T, H, W, C) float clip and resized bilinearly to (T, size, size, C).
+
+    The same sampling and arithmetic as tf.image.crop_and_resize, in gathers: that op has
+    no cost model, so grappler logs "Error in PredictCost()" for it on every epoch.
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(x)
+    ylo, yhi, fy = _bilinear_grid(y0, h, shape[1], size)
+    xlo, xhi, fx = _bilinear_grid(x0, w, shape[2], size)
+    fx = fx[None, None, :, None]
+
+    def along_x(rows):
+        left, right = tf.gather(rows, xlo, axis=2), tf.gather(rows, xhi, axis=2)
+        return left + (right - left) * fx
+
+    top, bottom = along_x(tf.gather(x, ylo, axis=1)), along_x(tf.gather(x, yhi, axis=1))
+    return top + (bottom - top) * fy[None, :, None, None]
+
+
 def augment_clip(clip, seed, cfg: AugmentConfig):
     """(T, S, S, 3) uint8 -> uint8, with a stateless seed (reproducible per element)."""
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, 6)
-    t, s = tf.shape(clip)[0], tf.shape(clip)[1]
+    s = tf.shape(clip)[1]
     x = tf.cast(clip, tf.float32) / 255.0
     if cfg.flip:
         flip = tf.random.stateless_uniform((), seeds[0]) < 0.5
@@ -54,8 +92,7 @@ def augment_clip(clip, seed, cfg: AugmentConfig):
     w = tf.minimum(tf.sqrt(area * ratio), 1.0)
     off = tf.random.stateless_uniform((2,), seeds[3])
     y0, x0 = off[0] * (1.0 - h), off[1] * (1.0 - w)
-    boxes = tf.tile(tf.stack([[y0, x0, y0 + h, x0 + w]]), [t, 1])
-    x = tf.image.crop_and_resize(x, boxes, tf.range(t), tf.stack([s, s]))
+    x = crop_and_resize(x, y0, x0, h, w, s)
     gain = 1.0 + tf.random.stateless_uniform((), seeds[4], -cfg.contrast, cfg.contrast)
     shift = tf.random.stateless_uniform((), seeds[5], -cfg.brightness, cfg.brightness)
     mean = tf.reduce_mean(x)

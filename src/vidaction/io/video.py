@@ -155,17 +155,21 @@ class _DiskIndex:
         from vidaction.paths import cache_root
 
         digest = hashlib.sha1(repr((self.VERSION, key)).encode()).hexdigest()
-        return cache_root() / "index" / digest[:2] / f"{digest}.npz"
+        return cache_root() / "index" / digest[:2] / f"{digest}.idx"
 
     def get(self, key: tuple) -> _Index | None:
-        path = self._path(key)
+        # A JSON line, then the int64 arrays: np.load would parse its header with `ast`,
+        # which CPython 3.11 does not allow from several threads at once (SystemError).
         try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                if meta.pop("key") != [*key] or meta.pop("version") != self.VERSION:
-                    return None
-                idx = _Index(pts=z["pts"].astype(np.int64),
-                             keyframes=z["keyframes"].astype(np.int64), **meta)
+            data = self._path(key).read_bytes()
+            head, _, body = data.partition(b"\n")
+            meta = json.loads(head)
+            n_pts, n_keys = meta.pop("n_pts"), meta.pop("n_keys")
+            if (meta.pop("key") != [*key] or meta.pop("version") != self.VERSION
+                    or len(body) != 8 * (n_pts + n_keys)):
+                return None
+            arr = np.frombuffer(body, dtype="<i8").astype(np.int64)
+            idx = _Index(pts=arr[:n_pts], keyframes=arr[n_pts:], **meta)
         except Exception:  # absent, or damaged in any way: build it again
             return None
         idx.size = tuple(idx.size)
@@ -174,12 +178,13 @@ class _DiskIndex:
     def put(self, key: tuple, idx: _Index) -> None:
         path = self._path(key)
         meta = {k: v for k, v in vars(idx).items() if k not in ("pts", "keyframes")}
-        meta.update(key=[*key], version=self.VERSION)
+        meta.update(key=[*key], version=self.VERSION, n_pts=len(idx.pts),
+                    n_keys=len(idx.keyframes))
+        body = np.concatenate([idx.pts, idx.keyframes]).astype("<i8").tobytes()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                np.savez(f, pts=idx.pts, keyframes=idx.keyframes, meta=json.dumps(meta))
+            tmp.write_bytes(json.dumps(meta).encode() + b"\n" + body)
             os.replace(tmp, path)
         except OSError as e:
             tmp.unlink(missing_ok=True)
@@ -214,7 +219,12 @@ class _IndexMismatch(Exception):
 
 
 class _SeekMismatch(Exception):
-    """After a seek the decoder's frames disagree with the decoded index."""
+    """After a seek the decoder's frames disagree with the decoded index; `late` when it
+    landed on a keyframe after the one aimed at (MPEG-TS seeks are approximate)."""
+
+    def __init__(self, late: bool = False):
+        super().__init__()
+        self.late = late
 
 
 class _PyAVReader:
@@ -254,6 +264,8 @@ class _PyAVReader:
         self._last = -1  # pts mode: index of the last frame the decoder produced
         self._need: set[int] = set()  # frames of the current read (the rest may be skipped)
         self._seek_ok = True  # decoded mode: cleared when a seek does not land where expected
+        self._back = 0  # decoded mode: aim this many keyframes earlier (seeks that land late)
+        self._anchor_at: dict[int, int] | None = None  # decoded mode: keyframe pts -> index
         self.decoded = 0  # frames decoded so far: what seeking saves shows up here
 
     def _configure_threads(self) -> None:
@@ -322,6 +334,8 @@ class _PyAVReader:
         import av
 
         self._reopen()
+        cc = self.stream.codec_context
+        cc.thread_count, cc.thread_type = 0, "AUTO"  # once per file: all cores help
         pts, keys = [], []
         rotation = None
         broken = ""
@@ -486,8 +500,13 @@ class _PyAVReader:
             self._reopen()  # a fresh decoder: its first frame is frame 0
             self._next = 0
         else:
+            target = k
+            if self._back:  # the demuxer lands after where it is asked: ask for earlier
+                ks = self.index.keyframes
+                target = int(ks[max(int(np.searchsorted(ks, k)) - self._back, 0)])
             try:
-                self.container.seek(int(self.index.pts[k]), stream=self.stream, backward=True)
+                self.container.seek(int(self.index.pts[target]), stream=self.stream,
+                                    backward=True)
                 self.stream.codec_context.flush_buffers()
             except av.error.FFmpegError:  # unseekable (some GIFs): decode from the start
                 self._reopen()
@@ -516,15 +535,20 @@ class _PyAVReader:
         frame's timestamp checked against the full decode's."""
         idx = self.index
         n = len(idx.pts)
+        if self._anchor_at is None:
+            self._anchor_at = {int(idx.pts[k]): int(k) for k in idx.keyframes}
         assert self._it is not None
         for frame in self._it:
             p = NO_PTS if frame.pts is None else int(frame.pts)
-            if self._next is None:  # after a seek: wait for the keyframe we aimed at
+            if self._next is None:  # after a seek: wait for a keyframe we know
                 a = self._anchor
-                if p == int(idx.pts[a]):
-                    self._next = a
+                j = self._anchor_at.get(p) if p != NO_PTS else None
+                if j is not None and j <= a:
+                    self._next = j  # the one aimed at, or an earlier one: count from it
+                elif j is not None:
+                    raise _SeekMismatch(late=True)
                 elif p != NO_PTS and _first(idx.pts, p) < a:
-                    continue  # frames before it (an earlier keyframe, open-GOP leaders)
+                    continue  # frames before a keyframe (open-GOP leaders)
                 else:
                     raise _SeekMismatch
             i = self._next
@@ -545,11 +569,14 @@ class _PyAVReader:
         while pos < len(wanted):
             try:
                 pos = yield from self._read_from(wanted, pos)
-            except _SeekMismatch:
+            except _SeekMismatch as e:
                 if not self._seek_ok:
                     raise VideoReadError(self.path, "corrupt: decoding the same frames twice "
                                          "gave different results") from None
-                self._seek_ok = False  # seeking is unreliable here: decode from the start
+                if e.late and self._back < 3:
+                    self._back += 1  # aim earlier from now on
+                else:
+                    self._seek_ok = False  # seeking is unreliable here: decode from the start
                 self._reset()
         self._need = set()
 

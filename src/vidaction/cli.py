@@ -15,12 +15,19 @@ from vidaction.errors import UserError, VidactionError
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
+    import json
+
     from vidaction.data.check import check_dataset, format_report
+    from vidaction.data.sampling import SamplingConfig
 
     report = check_dataset(Path(args.root), val_fraction=args.val_fraction,
                            test_fraction=args.test_fraction, seed=args.seed,
-                           quick=args.quick, progress=not args.no_progress)
-    print(format_report(report))
+                           quick=args.quick, full=args.full, progress=not args.no_progress,
+                           sampling=SamplingConfig(args.frames, args.frame_step))
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        print(format_report(report, verbose=args.verbose))
     return 1 if report.bad else 0
 
 
@@ -198,7 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk = dsub.add_parser(
         "check", help="count clips per class and split; list unreadable files",
         description="Count clips per class and split and list every unreadable file with "
-                    "its reason. Exit status 1 if any file is bad.")
+                    "its reason. Each file's frames that training and evaluation read are "
+                    "decoded, the way they read them; --full decodes every frame. Exit "
+                    "status 1 if any file is bad.")
     chk.add_argument("root", help="dataset folder: ROOT/<split>/<class>/, ROOT/<class>/, "
                                   "or videos with train.csv/test.csv")
     chk.add_argument("--val-fraction", type=float, default=0.2,
@@ -206,8 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--test-fraction", type=float, default=0.2,
                      help="for ROOT/<class>/ layouts: share of each class for test")
     chk.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
-    chk.add_argument("--quick", action="store_true",
-                     help="only open each file; skip decoding its last frame")
+    depth = chk.add_mutually_exclusive_group()
+    depth.add_argument("--quick", action="store_true",
+                       help="only open each file (header and index); decode nothing")
+    depth.add_argument("--full", action="store_true",
+                       help="also decode every frame in order and compare the count with "
+                            "the index (slow)")
+    chk.add_argument("--frames", type=_positive, default=8,
+                     help="frames per clip of the runs to check for (default: %(default)s)")
+    chk.add_argument("--frame-step", type=_positive, default=15,
+                     help="frames between samples (default: %(default)s)")
+    chk.add_argument("--verbose", action="store_true",
+                     help="per file: frames, fps, size, codec, reading mode, ok or why not")
+    chk.add_argument("--json", action="store_true",
+                     help="print the report as one JSON object (files and summary) instead")
     chk.add_argument("--no-progress", action="store_true", help="no progress bar")
     chk.set_defaults(func=_cmd_data_check)
 

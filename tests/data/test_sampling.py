@@ -11,6 +11,7 @@ from vidaction.data.sampling import (
     letterbox,
     sample_clip,
     sample_clips,
+    sampled_indices,
     train_start,
 )
 
@@ -37,6 +38,16 @@ def test_eval_starts_repeatable_and_evenly_spaced():
     assert eval_starts(206, cfg, 1) == [50]  # centre clip
     assert eval_starts(206, cfg, 3) == [0, 50, 100]
     assert eval_starts(206, cfg, 3) == eval_starts(206, cfg, 3)
+
+
+def test_sampled_indices_cover_eval_clips_training_range_ends_and_last_frame():
+    cfg = SamplingConfig(n_frames=8, frame_step=15)  # span 106, starts 0..94 in 200 frames
+    got = sampled_indices(200, cfg, (1, 3))
+    assert got == sorted(set(got)) and got[-1] == 199
+    for start in (0, 47, 94):  # 3 clips; 0 and 94 are also training's first and last start
+        assert set(clip_indices(start, 200, cfg)[0].tolist()) <= set(got)
+    assert len(got) == 3 * 8  # the clips do not overlap; 199 ends the last one
+    assert sampled_indices(10, cfg) == [0, 9]  # short video: one clip at 0, and the last frame
 
 
 def test_clip_indices_and_mask():

@@ -7,6 +7,7 @@ prediction share one definition of a clip.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,6 +55,20 @@ def eval_starts(frame_count: int, cfg: SamplingConfig, clips: int = 1) -> list[i
     if clips <= 1:
         return [m // 2]
     return [int(round(x)) for x in np.linspace(0, m, clips)]
+
+
+def sampled_indices(frame_count: int, cfg: SamplingConfig,
+                    positions: Sequence[int] = (1, 3)) -> list[int]:
+    """Sorted frame indices that runs read by index from a video of `frame_count` frames,
+    for `data check` to decode what training and evaluation will meet: the clips at
+    `eval_starts` for each clip count in `positions` (with two or more, the first and last
+    start are also the two ends of training's random range), and the last frame."""
+    out = {frame_count - 1}
+    for k in positions:
+        for s in eval_starts(frame_count, cfg, k):
+            idx, mask = clip_indices(s, frame_count, cfg)
+            out.update(int(i) for i in idx[mask])
+    return sorted(i for i in out if i >= 0)
 
 
 def clip_indices(start: int, frame_count: int,

@@ -167,3 +167,26 @@ def test_json_and_verbose_give_each_file(tmp_path):
     line = next(x for x in r.stdout.splitlines() if "zero.mp4" in x and " bad " in x)
     assert line.split()[:6] == ["-"] * 5 + ["bad"]
     assert "2 unreadable file(s)" in r.stdout
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["sampled", "full"])
+def test_every_real_recording_is_readable(tmp_path, full):
+    """The shared real files (UCF101 packed B-frames, H.264 in AVI, MKV, MP4), laid out as a
+    dataset of links: each one is readable, with the frames of a sequential decode."""
+    from conftest import real_media_dir, real_videos, sequential_digests
+
+    paths = [p.values[0] for p in real_videos()]
+    if paths == [None]:
+        pytest.skip(f"no real videos in {real_media_dir()}")
+    for p in paths:
+        (tmp_path / p.stem).mkdir()
+        (tmp_path / p.stem / p.name).symlink_to(p)
+    r = _run("data", "check", str(tmp_path), "--no-progress", "--json",
+             *(["--full"] if full else []))
+    assert r.returncode == 0, r.stderr
+    files = {f["path"]: f for f in json.loads(r.stdout)["files"]}
+    assert len(files) == len(paths)
+    for p in paths:
+        got = files[str(tmp_path / p.stem / p.name)]
+        assert got["ok"], (p.name, got["reason"])
+        assert got["frames"] == len(sequential_digests(p)), p.name

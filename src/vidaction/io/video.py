@@ -7,8 +7,10 @@ decode only up to the last one. OpenCV is the fallback for files PyAV cannot ope
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import threading
 import warnings
 from collections import OrderedDict
@@ -64,12 +66,29 @@ def _looks_like_container(path: Path) -> bool:
     return head.startswith(_SIGNATURES) or mp4_box
 
 
+_NOT_FILES = ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a named pipe (FIFO)"),
+              (stat.S_ISSOCK, "is a socket"), (stat.S_ISCHR, "is a character device"),
+              (stat.S_ISBLK, "is a block device"))
+
+
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise VideoReadError(path, "missing: no such file")
-    if path.is_dir():
-        raise VideoReadError(path, "not a video: is a directory")
-    if path.stat().st_size == 0:
+    """What is wrong before FFmpeg is asked: it would block on a FIFO, and Path.exists()
+    calls a symlink loop missing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise VideoReadError(path, "missing: broken symlink to "
+                                       f"{os.readlink(path)}") from None
+        raise VideoReadError(path, "missing: no such file") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise VideoReadError(path, "symlink loop: the link resolves to itself") from None
+        raise VideoReadError(path, f"unreadable: {(e.strerror or str(e)).lower()}") from None
+    for test, what in _NOT_FILES:
+        if test(st.st_mode):
+            raise VideoReadError(path, f"not a video: {what}")
+    if st.st_size == 0:
         raise VideoReadError(path, "empty: file has 0 bytes")
 
 
@@ -285,6 +304,7 @@ class _PyAVReader:
         pts, keys = [], []
         missing = 0
         rotation = None
+        first_out: int | None = None  # timestamp of the decoder's first frame
         try:
             for p in self.container.demux(s):
                 if p.size == 0 or p.is_corrupt or p.is_discard:
@@ -297,9 +317,10 @@ class _PyAVReader:
                 if rotation is None:  # the display matrix travels on decoded frames
                     for frame in p.decode():
                         rotation = int(frame.rotation or 0) % 360
+                        first_out = frame.pts
         except av.error.FFmpegError:
             pass  # a broken tail: keep what was demuxed, flagged below
-        why = self._distrust(pts, keys, missing)
+        why = self._distrust(pts, keys, missing, first_out)
         if why:
             return self._decoded_index(why)
         order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
@@ -311,7 +332,8 @@ class _PyAVReader:
         self._reopen()  # rewinding by seek is not possible in every container
         return self._make_index(pts_sorted, key_frames, rotation, fps, duration, "pts", "")
 
-    def _distrust(self, pts: list[int], keys: list[bool], missing: int) -> str:
+    def _distrust(self, pts: list[int], keys: list[bool], missing: int,
+                  first_out: int | None = None) -> str:
         """Why the packets' timestamps cannot say which frame is which ("" if they can)."""
         cc = self.stream.codec_context
         if missing:
@@ -320,6 +342,10 @@ class _PyAVReader:
             return "duplicate packet timestamps"
         if keys and not keys[0]:
             return "the stream does not start with a keyframe"
+        if first_out is not None and pts and first_out != min(pts):
+            # e.g. an open GOP cut at its keyframe: the frames shown before it need a
+            # picture the file does not hold, and the decoder drops them
+            return "the decoder's first frame is not the earliest packet"
         reorders = bool(getattr(cc.codec, "reorder", True))
         if self.container.format.name not in _TIMESTAMPED_FORMATS and reorders:
             # MPEG-4 part 2 declares in its header whether it has B-frames (low_delay);

@@ -285,6 +285,7 @@ class _PyAVReader:
         self._seek_ok = True  # decoded mode: cleared when a seek does not land where expected
         self._back = 0  # decoded mode: aim this many keyframes earlier (seeks that land late)
         self._anchor_at: dict[int, int] | None = None  # decoded mode: keyframe pts -> index
+        self._pos_of: dict[int, int] | None = None  # pts mode: packet pts -> frame index
         self.decoded = 0  # frames decoded so far: what seeking saves shows up here
 
     def _configure_threads(self) -> None:
@@ -424,6 +425,7 @@ class _PyAVReader:
     def use_decoded_index(self, why: str) -> None:
         """Replace a packet index the decoder contradicted (cached for later readers)."""
         self.index = self._decoded_index(why)
+        self._pos_of = self._anchor_at = None
         _INDEX_CACHE.put(self._key, self.index)
         _DISK_INDEX.put(self._key, self.index)
         self._reset()
@@ -502,7 +504,9 @@ class _PyAVReader:
 
         cc = self.stream.codec_context
         skip = self.index.mode == "pts" and cc.name in _SKIP_NONREF_CODECS
-        pos = {int(p): i for i, p in enumerate(self.index.pts)} if skip else {}
+        if skip and self._pos_of is None:
+            self._pos_of = {int(p): i for i, p in enumerate(self.index.pts)}
+        pos = self._pos_of or {}
         try:
             for packet in self.container.demux(self.stream):
                 if skip:

@@ -288,3 +288,37 @@ def test_a_decoded_index_is_kept_on_disk_and_a_damaged_one_rebuilt(tmp_path, mon
     path.touch()  # a changed file gets a new entry
     with _fresh(path) as r:
         assert _DISK_INDEX._path(r._r._key) != entry
+
+
+def _with_audio(path, fmt, start_pts=0, audio_seconds=3.0):
+    """Video that starts late (a trimmed clip) beside a longer audio track, as downloaded
+    Kinetics clips and phone videos are."""
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream("libx264", rate=25, options={"x264-params": X264})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for i, f in enumerate(_frames(40)):
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts = i + start_pts
+            for p in v.encode(vf):
+                c.mux(p)
+        for k in range(int(audio_seconds * 16000 / 1024)):
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                            layout="mono")
+            af.sample_rate, af.pts = 16000, k * 1024
+            for p in a.encode(af):
+                c.mux(p)
+        for s in (v, a):
+            for p in s.encode():
+                c.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("fmt,ext", [("mp4", ".mp4"), ("matroska", ".mkv"), ("flv", ".flv")])
+def test_a_late_start_and_longer_audio_are_not_truncation(tmp_path, fmt, ext):
+    """The container's duration spans every stream from its start: a video stream that ends
+    before the audio, or starts after 0, is whole (this read as "truncated" before)."""
+    path = _with_audio(tmp_path / f"trimmed{ext}", fmt, start_pts=30)
+    seq = sequential_digests(path)
+    info = verify(path)
+    assert info.frame_count == len(seq) == 40

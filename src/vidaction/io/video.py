@@ -167,7 +167,7 @@ class _DiskIndex:
     decoded again by the next process (evaluate after train, a resumed run). An entry holds
     its own key and version; anything else (a changed file, a damaged entry) is rebuilt."""
 
-    VERSION = 2
+    VERSION = 3  # bump whenever what an index holds, or how it is judged, changes
     ARRAYS = ("pts", "keyframes", "types", "prints")
 
     def __init__(self):
@@ -277,6 +277,7 @@ class _PyAVReader:
         self.stream = self.container.streams.video[0]
         self._configure_threads()
         self._key = _file_key(path)
+        self._discarded = 0  # packets an edit list hides, seen while indexing
         index = _INDEX_CACHE.get(self._key) or _DISK_INDEX.get(self._key)
         if index is None:
             index = self._build_index()
@@ -315,6 +316,8 @@ class _PyAVReader:
         first_out: int | None = None  # timestamp of the decoder's first frame
         try:
             for p in self.container.demux(s):
+                if p.is_discard:  # an edit list hides it: the decoder drops its frame
+                    self._discarded += 1
                 if p.size == 0 or p.is_corrupt or p.is_discard:
                     continue
                 if p.pts is None:
@@ -428,7 +431,7 @@ class _PyAVReader:
             size=(cc.width, cc.height),
             codec=cc.name,
             duration=duration,
-            truncated=self._looks_truncated(header, len(pts), duration, fps),
+            truncated=self._looks_truncated(header, pts, fps),
             mode=mode,
             why=why,
         )
@@ -441,20 +444,42 @@ class _PyAVReader:
         _DISK_INDEX.put(self._key, self.index)
         self._reset()
 
-    def _looks_truncated(self, header: int, frames: int, duration: float, fps: float) -> str:
-        """Fewer frames than the header promises (AVI, MP4), a shorter stream than the
-        declared duration (Matroska/WebM), or a GIF without its trailer byte."""
-        if header > frames + 1:
+    def _looks_truncated(self, header: int, pts: np.ndarray, fps: float) -> str:
+        """Fewer frames than the header promises (AVI, MP4), a video stream that ends before
+        its declared end (Matroska/WebM), or a GIF without its trailer byte."""
+        frames = len(pts)
+        if header > frames + self._discarded + 1:  # edit lists may hide a few frames
             return f"header says {header} frames, file holds {frames}"
-        declared = (self.container.duration or 0) / 1e6  # AV_TIME_BASE
-        if declared > 0 and fps > 0 and duration + 2.0 / fps < declared:
-            return f"container declares {declared:.2f} s, file holds {duration:.2f} s"
+        declared = self._declared_video_end() if not header else None
+        tb = float(self.stream.time_base or 0)
+        if declared is not None and fps > 0 and tb and frames and not (pts == NO_PTS).any():
+            end = float(pts.max()) * tb + 1.0 / fps
+            if end + max(2.0 / fps, 0.1) < declared:
+                return f"the video stream declares {declared:.2f} s, file holds {end:.2f} s"
         if self.path.suffix.lower() == ".gif":
             with open(self.path, "rb") as f:
                 f.seek(-1, os.SEEK_END)
                 if f.read(1) != b";":
                     return f"GIF ends without its trailer after {frames} frames"
         return ""
+
+    def _declared_video_end(self) -> float | None:
+        """Where the header says the video stream ends (s), or None if it does not say: the
+        container's duration covers every stream (audio often runs longer) and counts from
+        its start time, so it is used only when the video is the only stream."""
+        s, c = self.stream, self.container
+        if s.duration and s.time_base:
+            return float((s.start_time or 0) + s.duration) * float(s.time_base)
+        tag = s.metadata.get("DURATION")  # Matroska writes one per track
+        if tag:
+            try:
+                h, m, sec = tag.split(":")
+                return int(h) * 3600 + int(m) * 60 + float(sec)  # an end, from 0
+            except ValueError:
+                return None
+        if len(c.streams) == 1 and c.duration:
+            return ((c.start_time or 0) + c.duration) / 1e6  # AV_TIME_BASE
+        return None
 
     def _rotation_tag(self) -> int:
         """Older files carry a "rotate" tag (degrees clockwise) instead of a matrix."""

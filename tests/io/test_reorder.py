@@ -322,3 +322,32 @@ def test_a_late_start_and_longer_audio_are_not_truncation(tmp_path, fmt, ext):
     seq = sequential_digests(path)
     info = verify(path)
     assert info.frame_count == len(seq) == 40
+
+
+@pytest.mark.parametrize("name,codec,fmt", [
+    ("camcorder.mts", "libx264", "mpegts"), ("camcorder.m2ts", "libx264", "mpegts"),
+    ("old-phone.3gp", "libx264", "3gp"), ("web.flv", "libx264", "flv"),
+    ("windows.wmv", "wmv2", "asf"), ("av1.mp4", "libsvtav1", "mp4")])
+def test_other_containers_people_record_in(tmp_path, name, codec, fmt):
+    """Found in folders, read whole, and cut short they are "truncated", not "not a video"."""
+    from vidaction.data.sources import load_dataset
+
+    opts = {"x264-params": X264} if codec == "libx264" else {}
+    for c in ("clap", "wave"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+    path = _write(tmp_path / "data" / "clap" / name, codec, fmt, opts, n=60)
+    seq = sequential_digests(path)
+    with _fresh(path) as r:
+        assert r.frame_count == len(seq) == 60
+        idx = [0, 17, 31, 59]
+        assert [frame_digest(f) for f in r.read(idx)] == [seq[i] for i in idx]
+    _write(tmp_path / "data" / "wave" / "w.mp4", "libx264", "mp4", n=10)
+    assert path in [c.path for c in load_dataset(tmp_path / "data").clips]
+    cut = tmp_path / f"cut{path.suffix}"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    try:
+        info = verify(cut)
+    except VideoReadError as e:
+        assert not e.reason.startswith("not a video"), e.reason
+    else:  # no header says how long it was: what is there reads, as a decode gives it
+        assert info.frame_count == len(sequential_digests(cut)) < 60

@@ -22,11 +22,13 @@ import numpy as np
 
 from vidaction.errors import VidactionError
 
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
+VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif",
+                    ".ts", ".mts", ".m2ts", ".3gp", ".flv", ".wmv", ".ogv")
 
 # Leading bytes of the containers we accept; a file that starts like one of these but
 # cannot be opened is truncated rather than "not a video".
-_SIGNATURES = (b"RIFF", b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"\x00\x00\x01\xba")
+_SIGNATURES = (b"RIFF", b"\x1a\x45\xdf\xa3", b"GIF87a", b"GIF89a", b"\x00\x00\x01\xba",
+               b"FLV", b"OggS", b"\x30\x26\xb2\x75")  # ..., FLV, Ogg, ASF (WMV)
 
 
 class VideoReadError(VidactionError):
@@ -61,9 +63,11 @@ FrameTransform = Callable[[np.ndarray], np.ndarray]
 
 def _looks_like_container(path: Path) -> bool:
     with open(path, "rb") as f:
-        head = f.read(12)
+        head = f.read(200)
     mp4_box = head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free")
-    return head.startswith(_SIGNATURES) or mp4_box
+    # MPEG-TS: a sync byte every 188 bytes (192 in .m2ts, after a 4-byte timecode)
+    mpeg_ts = head[0:1] == head[188:189] == b"G" or head[4:5] == head[196:197] == b"G"
+    return head.startswith(_SIGNATURES) or mp4_box or mpeg_ts
 
 
 _NOT_FILES = ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a named pipe (FIFO)"),

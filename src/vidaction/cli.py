@@ -90,6 +90,27 @@ def _cmd_data_ucf101(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite(v: str) -> float:
+    """A float flag: nan and inf parse as floats but never make sense (a --lr of nan trains
+    to NaN and would still save a model)."""
+    import math
+
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {v}")
+    return x
+
+
+def _positive_float(v: str) -> float:
+    x = _finite(v)
+    if x <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {v}")
+    return x
+
+
 def _positive(v: str) -> int:
     n = int(v)
     if n < 1:
@@ -210,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "status 1 if any file is bad.")
     chk.add_argument("root", help="dataset folder: ROOT/<split>/<class>/, ROOT/<class>/, "
                                   "or videos with train.csv/test.csv")
-    chk.add_argument("--val-fraction", type=float, default=0.2,
+    chk.add_argument("--val-fraction", type=_finite, default=0.2,
                      help="for ROOT/<class>/ layouts: share of each class for validation")
-    chk.add_argument("--test-fraction", type=float, default=0.2,
+    chk.add_argument("--test-fraction", type=_finite, default=0.2,
                      help="for ROOT/<class>/ layouts: share of each class for test")
     chk.add_argument("--seed", type=int, default=0, help="seed of the stratified split")
     depth = chk.add_mutually_exclusive_group()
@@ -241,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--classes", help="comma-separated subset of the built-in classes")
     bi.add_argument("--clips-per-class", type=_positive, default=30, metavar="N")
     bi.add_argument("--size", type=_positive, default=128, help="frame side in pixels")
-    bi.add_argument("--seconds", type=float, default=3.0, help="clip length")
+    bi.add_argument("--seconds", type=_positive_float, default=3.0, help="clip length")
     bi.add_argument("--fps", type=_positive, default=25)
     bi.add_argument("--seed", type=int, default=0)
     bi.add_argument("--workers", type=_positive, default=1, help="rendering processes")
@@ -304,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
     tr.add_argument("--frame-step", type=_positive, default=15, help="frames between samples")
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
-    tr.add_argument("--lr", type=float,
+    tr.add_argument("--lr", type=_positive_float,
                     help="learning rate (Adam; default 1e-3, 1e-4 for r2plus1d)")
     tr.add_argument("--pretrained", help="'auto' (download), 'none', or a local tarball or "
                                          "checkpoint (MoViNet) or .h5 file (frame CNN) "
@@ -461,6 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(e: BaseException) -> str:
+    """An OSError as "FILE: reason" (a write names its file: see io.writer.WriteError),
+    not "[Errno 28] No space left on device"."""
+    if isinstance(e, VidactionError) or not isinstance(e, OSError):
+        return str(e)
+    if e.filename is not None and e.strerror:
+        to = f" -> {e.filename2}" if e.filename2 is not None else ""
+        return f"{e.filename}{to}: {e.strerror}"
+    return e.strerror or str(e)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -474,7 +506,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet
         return 0
     except (VidactionError, OSError) as e:
-        print(f"vidaction: error: {e}", file=sys.stderr)
+        print(f"vidaction: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        from vidaction.io.writer import error_path, is_write_failure, os_reason
+
+        if not is_write_failure(e):  # TensorFlow's own file errors (a full disk) only
+            raise
+        where = error_path(e)
+        print(f"vidaction: error: {where + ': ' if where else ''}{os_reason(e)}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("vidaction: interrupted", file=sys.stderr)

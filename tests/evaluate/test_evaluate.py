@@ -4,6 +4,7 @@ import csv
 import json
 import shutil
 
+import numpy as np
 import pytest
 
 from vidaction.cli import main
@@ -147,3 +148,102 @@ def test_bad_runs_and_data_give_one_line_errors(trained, tmp_path, capsys):
         err = _ours(capsys.readouterr().err)
         assert err.startswith("vidaction: error:") and msg in err, err
         assert len(err.strip().splitlines()) == 1, err
+
+
+def _nan_copy(run, dest):
+    """The run with every weight of its model set to NaN (what a diverged training saved
+    before training stopped on a NaN loss)."""
+    from vidaction.models import load_model, save_model
+
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("eval"))
+    model = load_model(dest / "model")
+    for w in model.weights:
+        w.assign(np.full(w.shape, np.nan, w.dtype.as_numpy_dtype))
+    save_model(model, dest / "model")
+    return dest
+
+
+def test_non_finite_model_outputs_are_refused_in_one_line(trained, tmp_path, capsys,
+                                                          monkeypatch):
+    _, run = trained
+    bad = _nan_copy(run, tmp_path / "nan-run")
+    assert main(["evaluate", str(bad), "--no-progress"]) == 1
+    err = _ours(capsys.readouterr().err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"vidaction: error: {bad / 'model'}: the weights hold NaN or inf")
+    assert "Traceback" not in err and "nan%" not in err
+    assert not (bad / "eval").exists()
+
+    # finite weights, NaN outputs anyway: the video is named
+    from vidaction.train.run import Run
+
+    monkeypatch.setattr(Run, "predict_logits", lambda self, clips: np.full(
+        (len(clips), 3), np.nan, np.float32))
+    assert main(["evaluate", str(run), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    err = _ours(capsys.readouterr().err)
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{run / 'model'}: outputs NaN for " in err and ".mp4" in err
+    assert not (tmp_path / "o").exists()
+
+
+def _full_disk_at(monkeypatch, name: str, exc: BaseException | None = None):
+    """Writing the output `name` fails as on a full disk (or raises `exc`), after the ones
+    before it went through."""
+    import errno
+
+    from vidaction.io import writer
+
+    real = writer._write
+
+    def write(tmp, data):
+        if tmp.name.startswith("." + name.split(".")[0] + "."):
+            raise exc or OSError(errno.ENOSPC, "No space left on device")
+        real(tmp, data)
+
+    monkeypatch.setattr(writer, "_write", write)
+
+
+def test_a_failed_evaluation_leaves_nothing_and_the_rerun_works(trained, tmp_path, capsys,
+                                                                monkeypatch):
+    _, run = trained
+    out = tmp_path / "ev"
+    _full_disk_at(monkeypatch, "report.html")  # metrics.json, predictions.csv went through
+    assert main(["evaluate", str(run), "--out", str(out), "--no-progress"]) == 1
+    err = _ours(capsys.readouterr().err)
+    assert err.strip() == f"vidaction: error: {out / 'report.html'}: No space left on device"
+    assert list(tmp_path.iterdir()) == []  # no metrics.json alone, no temporary folder
+
+    monkeypatch.undo()
+    assert main(["evaluate", str(run), "--out", str(out), "--no-progress"]) == 0  # no --force
+    assert {p.name for p in out.iterdir()} == set(OUTPUTS)
+
+    # an interrupted --force replaces nothing: the first evaluation stays whole
+    first = (out / "metrics.json").read_text()
+    _full_disk_at(monkeypatch, "report.html", KeyboardInterrupt())
+    assert main(["evaluate", str(run), "--out", str(out), "--force", "--clips", "1",
+                 "--no-progress"]) == 130
+    assert {p.name for p in out.iterdir()} == set(OUTPUTS)
+    assert (out / "metrics.json").read_text() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["ev"]
+
+
+def test_leftovers_of_killed_evaluations_never_block_the_next(trained, tmp_path, capsys):
+    import subprocess
+    import sys
+
+    _, run = trained
+    out = tmp_path / "ev"
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    tmp = tmp_path / f".ev.tmp-{p.pid}"  # a killed evaluation's temporary folder
+    tmp.mkdir()
+    (tmp / "metrics.json").write_text("{}")
+    out.mkdir()  # what an older version left when interrupted: no report.html
+    (out / "metrics.json").write_text("{}")
+    (out / "predictions.csv").write_text("path\n")
+    assert main(["evaluate", str(run), "--out", str(out), "--no-progress"]) == 0
+    err = _ours(capsys.readouterr().err)
+    assert "replacing an incomplete evaluation" in err
+    assert {p.name for p in out.iterdir()} == set(OUTPUTS)
+    assert [p.name for p in tmp_path.iterdir()] == ["ev"]
+    assert _no_nan((out / "metrics.json").read_text())["videos"] > 0

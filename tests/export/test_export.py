@@ -190,3 +190,80 @@ def test_tflite_run_needs_its_config(tmp_path):
     lone.with_suffix(".json").write_text("{}")
     with pytest.raises(VidactionError, match="not a TFLite model"):
         TFLiteRun(lone)
+
+
+def _enospc(monkeypatch, name: str) -> None:
+    """Writing the output file `name` fails as on a full disk."""
+    import errno
+
+    from vidaction.io import writer
+
+    real = writer._write
+    stem, suffix = name.rsplit(".", 1)
+
+    def write(tmp, data):
+        if tmp.name.startswith(f".{stem}.") and tmp.name.endswith(f".{suffix}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(tmp, data)
+
+    monkeypatch.setattr(writer, "_write", write)
+
+
+def test_a_full_disk_is_one_line_naming_the_savedmodel(r2_run, tmp_path, capsys,
+                                                        monkeypatch):
+    import tensorflow as tf
+
+    real = tf.saved_model.save
+
+    def full(module, path, signatures=None):  # TensorFlow's own error, partway through
+        (tmp_path / path / "variables").mkdir(parents=True)
+        (tmp_path / path / "variables" / "variables.index").write_bytes(b"half")
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{path}/variables/variables.data-00000-of-00001.tempstate8; No "
+                        "space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", full)
+    out = tmp_path / "served"
+    assert main(["export", str(r2_run.path), "--format", "savedmodel", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"vidaction: error: {out}: No space left on device"]
+    assert not list(tmp_path.iterdir())  # no half SavedModel, no temporary folder
+    monkeypatch.setattr(tf.saved_model, "save", real)
+    assert main(["export", str(r2_run.path), "--format", "savedmodel", "--out", str(out)]) == 0
+    assert (out / "saved_model.pb").is_file() and (out / "labels.txt").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["served"]
+
+
+def test_tflite_files_appear_together_and_leftovers_never_block(r2_run, tmp_path, capsys,
+                                                                monkeypatch):
+    from vidaction.export import tflite
+
+    # r2plus1d does not convert (AvgPool3D); the bytes of the model do not matter here
+    monkeypatch.setattr(tflite, "_convert", lambda *a, **k: b"TFL3 model bytes")
+    out = tmp_path / "m.tflite"
+    argv = ["export", str(r2_run.path), "--format", "tflite", "--out", str(out)]
+    _enospc(monkeypatch, "m.tflite")  # the big file fails, after its labels and config
+    assert main(argv) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"vidaction: error: {out}: No space left on device"]
+    assert not list(tmp_path.iterdir())  # no labels.txt left behind
+
+    monkeypatch.undo()  # the disk has room again
+    monkeypatch.setattr(tflite, "_convert", lambda *a, **k: b"TFL3 model bytes")
+    assert main(argv) == 0  # no --force needed: nothing was there
+    capsys.readouterr()
+    assert out.read_bytes() == b"TFL3 model bytes"
+    assert json.loads(out.with_suffix(".json").read_text())["export"]["format"] == "tflite"
+
+    # a kill between the renames leaves the side files without the .tflite: a leftover
+    out.unlink()
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert out.is_file() and out.with_suffix(".labels.txt").read_text().split() == CLASSES
+    # but a JSON file that is not an export's is the user's, and is never replaced
+    out.unlink()
+    out.with_suffix(".json").write_text('{"mine": true}')
+    assert main(argv) == 1
+    assert "already exists (--force replaces it)" in capsys.readouterr().err
+    assert json.loads(out.with_suffix(".json").read_text()) == {"mine": True}
+

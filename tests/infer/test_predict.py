@@ -213,3 +213,107 @@ def test_every_real_recording_is_predicted(run, capsys):
             n = sum(1 for _ in c.decode(video=0))
         assert records[str(p)]["frames"] == n, p.name
         assert len(records[str(p)]["top"]) == 3
+
+
+def test_non_finite_outputs_are_refused_not_printed_as_nan(run, tmp_path, capsys,
+                                                           monkeypatch):
+    import shutil
+
+    from vidaction.models import load_model, save_model
+    from vidaction.train.run import Run
+
+    videos = [str(make_video(tmp_path / f"v{i}.mp4", 20)) for i in range(2)]
+    bad = tmp_path / "nan-run"
+    shutil.copytree(run, bad)
+    model = load_model(bad / "model")
+    for w in model.weights:
+        w.assign(np.full(w.shape, np.nan, w.dtype.as_numpy_dtype))
+    save_model(model, bad / "model")
+    # NaN weights: the model is at fault, one line for all inputs
+    assert main(["predict", str(bad), *videos, "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    (line,) = _errors(err)
+    assert line.startswith(f"vidaction: error: {bad / 'model'}: the weights hold NaN or inf")
+    assert "%" not in out and "nan" not in out.lower()
+    assert main(["predict", str(bad), videos[0], "--timeline", "--out",
+                 str(tmp_path / "tl"), "--no-progress"]) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert "the weights hold NaN or inf" in line
+    assert not list(tmp_path.glob("tl*"))
+
+    # finite weights, a NaN output anyway: that input fails, named, the others go on
+    real = Run.predict_logits
+    calls = []
+
+    def nan_for_the_first(self, clips):  # one call per video (its 3 clips)
+        calls.append(1)
+        logits = real(self, clips)
+        return logits * np.nan if len(calls) == 1 else logits
+
+    monkeypatch.setattr(Run, "predict_logits", nan_for_the_first)
+    assert main(["predict", run, *videos, "--no-progress"]) == 1
+    out, err = capsys.readouterr()
+    (line,) = _errors(err)
+    assert line == f"vidaction: error: {run}/model: outputs NaN for {videos[0]}; no score " \
+                   "can be given"
+    assert videos[1] in out and "nan" not in out.lower()
+
+
+def test_output_path_errors_name_the_output(run, tmp_path, capsys, monkeypatch):
+    video = str(make_video(tmp_path / "in.mp4", 20))
+    folder = tmp_path / "o.mp4"
+    folder.mkdir()
+    assert main(["predict", run, video, "--overlay", str(folder)]) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert line.startswith(f"vidaction: error: {folder}: is a folder") and "in.mp4" not in line
+
+    (tmp_path / "afile").write_text("x")
+    dest = tmp_path / "afile" / "o.gif"
+    assert main(["predict", run, video, "--overlay", str(dest), "--no-progress"]) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert line.startswith(f"vidaction: error: {dest}: cannot create it") and "in.mp4" not in line
+
+    (tmp_path / "tl.json").mkdir()  # the timeline's json cannot be written
+    assert main(["predict", run, video, "--timeline", "--out", str(tmp_path / "tl"),
+                 "--no-progress"]) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert line.startswith(f"vidaction: error: {tmp_path / 'tl.json'}: ")
+    assert not (tmp_path / "tl.csv").exists() and not (tmp_path / "tl.png").exists()
+
+
+def test_a_timeline_appears_whole_or_not_at_all(run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from vidaction.infer import timeline
+    from vidaction.io import writer
+
+    video = str(make_video(tmp_path / "long.mp4", 60))
+    argv = ["predict", run, video, "--timeline", "--out", str(tmp_path / "tl"),
+            "--no-progress"]
+    real = writer._write
+
+    def full_at_png(tmp, data):
+        if tmp.name.endswith(".png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(tmp, data)
+
+    monkeypatch.setattr(writer, "_write", full_at_png)
+    assert main(argv) == 1
+    (line,) = _errors(capsys.readouterr().err)
+    assert line == f"vidaction: error: {tmp_path / 'tl.png'}: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]  # no csv alone
+
+    monkeypatch.undo()
+
+    def interrupted(tl):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(timeline, "plot_timeline", interrupted)  # Ctrl-C while plotting
+    assert main(argv) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4"]
+
+    monkeypatch.undo()
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "tl.csv", "tl.json",
+                                                          "tl.png"]

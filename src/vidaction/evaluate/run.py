@@ -1,10 +1,12 @@
 """`vidaction evaluate RUN`: score a held-out split, write numbers, pictures and a report.
 
 RUN/eval/<split>/ receives metrics.json, predictions.csv, confusion_matrix.png,
-curves.png and report.html. Each file is written atomically. An existing evaluation is
-replaced only with --force: the files are derived data, but `--clips 1` after
-`--clips 3` (or another --data) would otherwise silently swap the numbers someone has
-already quoted. Other files in the folder are never touched.
+curves.png and report.html, as one set: they are written into a temporary folder beside it
+and renamed into place at the end, so a failed or interrupted evaluation leaves nothing that
+blocks the next one. An existing evaluation is replaced only with --force: the files are
+derived data, but `--clips 1` after `--clips 3` (or another --data) would otherwise
+silently swap the numbers someone has already quoted. Other files in the folder are never
+touched.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import io
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,15 +44,41 @@ def _check_run(run: Path) -> dict:
 
 
 def _check_out(out: Path, force: bool) -> None:
+    from vidaction.io.writer import clean_stale
+
+    clean_stale(out)  # what an evaluation killed while publishing left beside `out`
     if not out.exists():
         return
     if not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
-    if (out / "metrics.json").exists() and not force:
+    names = {p.name for p in out.iterdir()}
+    if not names or force:
+        return
+    if "report.html" not in names and names <= set(OUTPUTS):
+        # an older version's interrupted evaluation: it was never whole
+        warnings.warn(f"{out}: replacing an incomplete evaluation (no report.html)",
+                      stacklevel=2)
+        return
+    if "metrics.json" in names:
         raise UserError(f"{out} already holds an evaluation; --force replaces it")
-    if any(out.iterdir()) and not (out / "metrics.json").exists() and not force:
-        raise UserError(f"{out} is not empty; choose another --out, or --force to write "
-                        "the evaluation files into it")
+    raise UserError(f"{out} is not empty; choose another --out, or --force to write "
+                    "the evaluation files into it")
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """The finished set onto `out`: one rename when `out` holds nothing but evaluation
+    files; else (--force into a folder with other files) file by file, metrics.json last,
+    the other files left as they are."""
+    from vidaction.io.writer import replace_tree
+
+    if not out.is_dir() or {p.name for p in out.iterdir()} <= set(OUTPUTS):
+        replace_tree(tmp, out)
+        return
+    for name in OUTPUTS:
+        if not (tmp / name).exists() and (out / name).exists():
+            (out / name).unlink()  # a stale picture from another run would mislead
+    for name in sorted(os.listdir(tmp), key=lambda n: n == "metrics.json"):
+        os.replace(tmp / name, out / name)
 
 
 def eval_clips(config: dict, data: str | os.PathLike, split: str) -> tuple[list, object]:
@@ -95,12 +124,24 @@ def evaluate_run(
     """Evaluate a trained run on one split; returns the metrics (as in metrics.json).
 
     K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
-    Refuses the run's own train and val splits unless `allow_seen`.
+    Refuses the run's own train and val splits unless `allow_seen`. An output inside the
+    run (the default RUN/eval/<split>) is written under the run's lock: not while `train`
+    writes the run, and by one evaluation at a time (see train.folder).
     """
+    from vidaction.train.folder import writing_into
+
+    target = Path(out) if out is not None else Path(run) / "eval" / str(split)
+    with writing_into(run, target, "vidaction evaluate", replaces=False):
+        return _evaluate_run(run, data, split, clips, allow_seen, out, force, progress,
+                             batch_size, workers)
+
+
+def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, batch_size,
+                  workers) -> dict:
     from tqdm import tqdm
 
     from vidaction.evaluate.metrics import compute_metrics
-    from vidaction.evaluate.scoring import load_videos, score_videos
+    from vidaction.evaluate.scoring import check_finite_logits, load_videos, score_videos
     from vidaction.train.run import load_run
 
     run = Path(run)
@@ -152,10 +193,11 @@ def evaluate_run(
             yield item.index, item.clips
 
     rows = []
-    for scored in score_videos(loaded_run.predict_logits, readable(), batch_size=batch):
-        rows.append(scored)
-        bar.update()
-    bar.close()
+    with bar:
+        for scored in score_videos(loaded_run.predict_logits, readable(), batch_size=batch):
+            check_finite_logits(scored.clip_logits, loaded_run, paths[scored.key])
+            rows.append(scored)
+            bar.update()
     if not rows:
         raise UserError(f"{data}: none of the {len(paths)} videos of the {split} split "
                         "could be read")
@@ -200,29 +242,27 @@ def predictions_csv(predictions: list[dict], classes: list[str], k: int) -> str:
 
 def _write_outputs(out: Path, run: Path, config: dict, ds, videos: list, metrics: dict,
                    predictions: list[dict], classes: list[str]) -> None:
+    """Every output into a temporary folder, then renamed into place (see _publish)."""
     from vidaction.evaluate.plots import confusion_png, curves_png
     from vidaction.evaluate.report import misclassified_gifs, render_report
-    from vidaction.io.writer import write_atomic
+    from vidaction.io.writer import atomic_folder, write_atomic
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", metrics)
-    write_atomic(out / "predictions.csv", predictions_csv(predictions, classes,
-                                                          metrics["top_k"]))
     title = (f"{run.name}: {metrics['split']} split, {metrics['videos']} videos, "
              f"top-1 {metrics['top1_accuracy']:.3f}")
     cm_png = confusion_png(metrics["confusion_matrix"], classes, title=title)
-    write_atomic(out / "confusion_matrix.png", cm_png)
     history = _history(run)
-    curves = None
-    if history:
-        curves = curves_png(history, title=f"{run.name}: training history")
-        write_atomic(out / "curves.png", curves)
-    elif (out / "curves.png").exists():
-        (out / "curves.png").unlink()  # a stale picture from another run would mislead
+    curves = curves_png(history, title=f"{run.name}: training history") if history else None
     gifs = misclassified_gifs(predictions, classes, GIF_VIDEOS)
     html = render_report(metrics=metrics, config=config, dataset=ds, videos=videos,
                          confusion=cm_png, curves=curves, gifs=gifs)
-    write_atomic(out / "report.html", html)
+    with atomic_folder(out, publish=_publish) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        write_atomic(tmp / "predictions.csv", predictions_csv(predictions, classes,
+                                                              metrics["top_k"]))
+        write_atomic(tmp / "confusion_matrix.png", cm_png)
+        if curves is not None:
+            write_atomic(tmp / "curves.png", curves)
+        write_atomic(tmp / "report.html", html)
 
 
 def _history(run: Path) -> list[dict]:

@@ -14,8 +14,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from vidaction.errors import VidactionError
 
 ModelFn = Callable[[np.ndarray], np.ndarray]  # uint8 (B, T, S, S, 3) -> logits (B, C)
 
@@ -26,6 +29,41 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+class NonFiniteOutput(VidactionError):
+    """The model gave NaN or inf: any probability, metric or label from it would be noise."""
+
+
+def nonfinite_weight(predictor) -> str | None:
+    """The name of the first model variable holding NaN or inf (None: all finite, or no
+    Keras model to look into, as for a .tflite)."""
+    for v in getattr(getattr(predictor, "model", None), "weights", None) or []:
+        if not np.isfinite(np.asarray(v)).all():
+            return str(v.name)
+    return None
+
+
+def model_location(predictor) -> Path:
+    """What to name when the model is at fault: RUN/model, or the .tflite file."""
+    path = Path(getattr(predictor, "path", "model"))
+    return path / "model" if path.is_dir() else path
+
+
+def check_finite_logits(logits: np.ndarray, predictor, source: str | os.PathLike) -> None:
+    """Refuse NaN or inf logits with one line: the model's weights are named when they are
+    the cause (training diverged), else the input that produced them."""
+    logits = np.asarray(logits)
+    if np.isfinite(logits).all():
+        return
+    what = "NaN" if np.isnan(logits).any() else "inf"
+    where = model_location(predictor)
+    weight = nonfinite_weight(predictor)
+    if weight:
+        raise NonFiniteOutput(f"{where}: the weights hold NaN or inf ({weight}), so every "
+                              "output is meaningless; the training that made it diverged, "
+                              "retrain it (a lower --lr)")
+    raise NonFiniteOutput(f"{where}: outputs {what} for {source}; no score can be given")
 
 
 def average_clips(clip_logits: np.ndarray) -> np.ndarray:

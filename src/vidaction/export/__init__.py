@@ -7,7 +7,6 @@ and `vidaction stream` take it in place of the run folder.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from vidaction.errors import VidactionError
@@ -31,28 +30,51 @@ def export_config(run, fmt: str, quantize: str, **extra) -> dict:
 
 
 def check_out(paths: list[Path], force: bool) -> None:
-    """Refuse to overwrite any of `paths` without --force."""
-    taken = [p for p in paths if p.exists() or p.is_symlink()]
+    """Refuse to overwrite any of `paths` without --force. What a killed export left beside
+    them (temporaries, and a .tflite's labels and config without the .tflite, which only
+    an interrupted export leaves) is cleaned first: it never blocks the next export."""
+    from vidaction.io.writer import clean_stale
+
+    for p in paths:
+        clean_stale(p)
+    leftovers = _tflite_leftovers(paths)
+    taken = [p for p in paths if (p.exists() or p.is_symlink()) and p not in leftovers]
     if taken and not force:
         raise ExportError(f"{taken[0]} already exists (--force replaces it)")
 
 
-def replace_tree(tmp: Path, out: Path) -> None:
-    """Move a finished folder onto `out`, the old one (if any) set aside until then."""
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
-    if out.is_dir() and not out.is_symlink():
-        os.replace(out, old)
-    elif out.exists() or out.is_symlink():
-        out.unlink()
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+def _tflite_leftovers(paths: list[Path]) -> set[Path]:
+    """[OUT.tflite, OUT.labels.txt, OUT.json]: the two side files when OUT.tflite is
+    missing and OUT.json is an export config (the .tflite is renamed into place last)."""
+    if len(paths) != 3 or paths[0].exists() or not paths[2].is_file():
+        return set()
+    import json
+
+    try:
+        config = json.loads(paths[2].read_text())
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(config, dict) or not isinstance(config.get("export"), dict):
+        return set()
+    return {paths[1], paths[2]}
 
 
 def export_run(run, fmt: str, out: str | os.PathLike, quantize: str = "none",
                force: bool = False, data: str | None = None, progress: bool = True) -> Path:
     """Export a run (a loaded `Run` or its folder) to `out`; returns the written path.
 
-    Flags and the output path are checked before a run folder is loaded (seconds)."""
+    Flags and the output path are checked before a run folder is loaded (seconds). An
+    `out` inside the run is written under the run's lock (not while `train` writes it);
+    one that is the run, or holds it, is refused: --force would replace the run."""
+    from vidaction.train.folder import writing_into
+
+    folder = getattr(run, "path", run)
+    with writing_into(folder, out, "vidaction export"):
+        return _export_run(run, fmt, out, quantize, force, data, progress)
+
+
+def _export_run(run, fmt: str, out: str | os.PathLike, quantize: str, force: bool,
+                data: str | None, progress: bool) -> Path:
     from vidaction.errors import UserError
 
     if fmt not in FORMATS:

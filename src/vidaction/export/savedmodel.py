@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
-from vidaction.export import check_out, export_config, replace_tree
+from vidaction.export import check_out, export_config
+from vidaction.io.writer import atomic_folder, is_write_failure, write_atomic, write_error
 
 
 def export_savedmodel(run, out: str | os.PathLike, force: bool = False) -> Path:
@@ -39,15 +39,15 @@ def export_savedmodel(run, out: str | os.PathLike, force: bool = False) -> Path:
     module = tf.Module()
     module.weights = list(model.variables)
     module.serve = serve
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tf.saved_model.save(module, str(tmp), signatures={"serving_default": serve})
-        (tmp / "labels.txt").write_text("".join(f"{c}\n" for c in run.classes))
+    with atomic_folder(out) as tmp:
+        try:
+            tf.saved_model.save(module, str(tmp), signatures={"serving_default": serve})
+        except Exception as e:
+            if not is_write_failure(e):
+                raise
+            raise write_error(e, out) from None
+        write_atomic(tmp / "labels.txt", "".join(f"{c}\n" for c in run.classes))
         config = export_config(run, "savedmodel", "none", signature="serving_default")
-        (tmp / "vidaction.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        replace_tree(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_atomic(tmp / "vidaction.json", json.dumps(config, indent=2, sort_keys=True)
+                     + "\n")
     return out

@@ -27,7 +27,7 @@ import numpy as np
 
 from vidaction.errors import VidactionError
 from vidaction.export import ExportError, check_out, export_config
-from vidaction.io.writer import write_atomic
+from vidaction.io.writer import write_together
 
 
 def labels_path(path: str | os.PathLike) -> Path:
@@ -163,9 +163,13 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
         extra["calibration_clips"] = int(len(clips))
     flat = _convert(fn, variables, quantize, representative if clips is not None else None)
     config = export_config(run, "tflite", quantize, **extra)
-    write_atomic(labels_path(out), "".join(f"{c}\n" for c in run.classes))
-    write_atomic(config_path(out), json.dumps(config, indent=2, sort_keys=True) + "\n")
-    write_atomic(out, flat)  # last: a .tflite that exists has its labels and config
+    # All three are written before any is renamed. An old .tflite (--force) goes first, so
+    # it is never beside the new labels; then the config, so that whatever a kill between
+    # the renames leaves is recognised as a leftover (check_out); the .tflite last, so a
+    # .tflite that exists has its labels and config.
+    write_together([(config_path(out), json.dumps(config, indent=2, sort_keys=True) + "\n"),
+                    (labels_path(out), "".join(f"{c}\n" for c in run.classes)),
+                    (out, flat)], unlink_first=[out])
     return out
 
 

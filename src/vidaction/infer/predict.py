@@ -22,7 +22,9 @@ import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
 from vidaction.errors import UserError, VidactionError
+from vidaction.evaluate.scoring import NonFiniteOutput, nonfinite_weight
 from vidaction.io import VIDEO_EXTENSIONS, VideoReader, VideoReadError
+from vidaction.io.writer import WriteError
 
 DEFAULT_CLIPS = 3
 
@@ -99,7 +101,7 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
                   clips: int = DEFAULT_CLIPS) -> VideoPrediction:
     """Mean softmax of `clips` evenly spaced clips: the same clips and the same average as
     `vidaction evaluate`, so both give a video the same verdict."""
-    from vidaction.evaluate.scoring import average_clips
+    from vidaction.evaluate.scoring import average_clips, check_finite_logits
 
     with VideoReader(path) as r:
         if r.truncated:  # as `data check`: a file cut short is reported, not half-read
@@ -107,7 +109,9 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
         starts = eval_starts(r.frame_count, cfg, clips)
         batch, _ = read_clips(r, starts, cfg)
         info = r.info
-    probs = average_clips(np.asarray(predictor.predict_logits(batch)))
+    logits = np.asarray(predictor.predict_logits(batch))
+    check_finite_logits(logits, predictor, path)
+    probs = average_clips(logits)
     return VideoPrediction(str(path), probs, len(starts), info.frame_count, info.fps,
                            info.width, info.height)
 
@@ -226,6 +230,11 @@ def predict_command(
     items = expand_inputs(inputs)
     if not items:
         raise UserError("no inputs given")
+    files = [it for it in items if not it.error]
+    many = len(files) > 1
+    if overlay and not many and Path(overlay).is_dir():  # several inputs: OUT_<name>.mp4
+        raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
+                        "(OUT.mp4 or OUT.gif)")
 
     predictor = load_predictor(run)
     classes = list(predictor.classes)
@@ -240,8 +249,6 @@ def predict_command(
             raise UserError(f"--window {cfg.n_frames}: this model takes exactly {need} frames "
                             f"per clip; use --window {need} (and --stride to overlap windows)")
 
-    files = [it for it in items if not it.error]
-    many = len(files) > 1
     taken: set[str] = set()
     failed = 0
     bar = tqdm(total=len(items), desc="predict", unit="video",
@@ -261,8 +268,13 @@ def predict_command(
                 record["overlay"] = str(dest)
                 text.append(f"  overlay: {dest} ({_n(n, 'frame')})")
         except (VidactionError, OSError) as e:
+            if isinstance(e, NonFiniteOutput) and nonfinite_weight(predictor):
+                bar.close()
+                raise  # the model is broken, not this input: one line, not one per input
             failed += 1
-            msg = str(e) if str(it.path) in str(e) else f"{it.path}: {e}"
+            # an output that cannot be written names itself, not the input it was for
+            msg = str(e) if isinstance(e, WriteError) or str(it.path) in str(e) \
+                else f"{it.path}: {e}"
             bar.clear()
             print(f"vidaction: error: {msg}", file=stderr, flush=True)
             if as_json:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, read_index_sets
-from vidaction.evaluate.scoring import softmax
+from vidaction.evaluate.scoring import check_finite_logits, softmax
 from vidaction.io import VideoReader, VideoReadError
 
 CHUNK = 32  # windows decoded together: bounded memory, one pass over the file
@@ -185,6 +185,7 @@ def compute_timeline(
                 clips, _ = read_index_sets(r, [(w.indices, w.mask) for w in part], cfg)
                 for b0 in range(0, len(part), BATCH):
                     logits.append(np.asarray(predictor.predict_logits(clips[b0:b0 + BATCH])))
+                    check_finite_logits(logits[-1], predictor, path)
                     bar.update(min(BATCH, len(part) - b0))
         thumbs = _thumbnails(r, windows, thumbnails)
         frame_count = r.frame_count
@@ -208,8 +209,10 @@ def _thumbnails(r: VideoReader, windows: list[Window], n: int,
 
 
 def write_timeline(tl: Timeline, prefix: str | os.PathLike) -> list[Path]:
-    """PREFIX.csv, PREFIX.json and PREFIX.png, each written atomically."""
-    from vidaction.io.writer import write_atomic
+    """PREFIX.csv, PREFIX.json and PREFIX.png, as one set: all three are rendered and
+    written to temporaries before any is renamed into place, so a failure (a full disk, a
+    plot error) leaves no csv without its json and png."""
+    from vidaction.io.writer import write_together
 
     prefix = Path(prefix)
     paths = [prefix.with_name(prefix.name + ext) for ext in (".csv", ".json", ".png")]
@@ -218,10 +221,8 @@ def write_timeline(tl: Timeline, prefix: str | os.PathLike) -> list[Path]:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomic(paths[0], buf.getvalue())
-    write_atomic(paths[1], json.dumps(tl.to_json(), indent=1) + "\n")  # no TF import
-    write_atomic(paths[2], plot_timeline(tl))
-    return paths
+    data = [buf.getvalue(), json.dumps(tl.to_json(), indent=1) + "\n", plot_timeline(tl)]
+    return write_together(list(zip(paths, data, strict=True)))
 
 
 def class_colors(n: int) -> Callable[[int], tuple]:

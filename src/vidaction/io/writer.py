@@ -1,13 +1,20 @@
-"""Write videos (PyAV: H.264, MPEG-4, VP9, MJPEG) and GIFs (Pillow), atomically."""
+"""Write videos (PyAV: H.264, MPEG-4, VP9, MJPEG) and GIFs (Pillow), and any output,
+atomically: a file, a set of sibling files or a whole folder appears complete or not at all,
+and a failed write names the file the user asked for, not a temporary."""
 
 from __future__ import annotations
 
+import errno
 import os
-from collections.abc import Iterable
+import re
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from vidaction.errors import VidactionError
 
 _CODEC_BY_EXT = {
     ".mp4": ("libx264", "yuv420p"),
@@ -19,28 +26,260 @@ _CODEC_BY_EXT = {
 }
 
 
+class WriteError(VidactionError, OSError):
+    """An output that could not be written, as one line: "run/metrics.json: No space left
+    on device". Still an OSError (errno kept), so code that catches OSError goes on working."""
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+_REASONS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EISDIR,
+            errno.ENOTDIR, errno.EFBIG, errno.EIO)
+
+
+def _known_reason(text: str) -> str | None:
+    for code in _REASONS:
+        if os.strerror(code).lower() in text.lower():
+            return os.strerror(code)
+    return None
+
+
+def os_reason(e: BaseException) -> str:
+    """The reason of an I/O failure in words, whatever raised it: an OSError, numpy's short
+    write ("20480 requested and 17376 written"), or a TensorFlow file op."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return e.strerror or os.strerror(e.errno)
+    text = str(getattr(e, "message", None) or e).strip()
+    short = re.search(r"(\d+) requested and (\d+) written", text)
+    if short:
+        return (f"only {short.group(2)} of {short.group(1)} bytes written "
+                "(no space left on device?)")
+    return _known_reason(text) or (text.splitlines()[-1] if text else type(e).__name__)
+
+
+def is_write_failure(e: BaseException) -> bool:
+    """True for what a full, read-only or missing disk raises, TensorFlow's file ops
+    included; False for programming errors, which keep their traceback."""
+    if isinstance(e, OSError):
+        return True
+    return (type(e).__module__.startswith("tensorflow")
+            and _known_reason(str(getattr(e, "message", e))) is not None)
+
+
+def error_path(e: BaseException) -> str | None:
+    """The file a TensorFlow file error names, as the user knows it. Its message starts
+    with the path of a temporary (".../ckpt-1_temp/part-00000-of-00001.data-...tempstate12;
+    No space left on device"), shown as the checkpoint it was for (".../ckpt-1")."""
+    text = re.sub(r"\{\{.*?\}\}", "", str(getattr(e, "message", e))).strip()
+    first = text.splitlines()[0].split(";")[0].strip() if text else ""
+    if os.sep not in first or " " in first.split(os.sep)[0]:
+        return None
+    first = re.sub(r"_temp(/.*)?$", "", first)
+    return re.sub(r"\.tempstate\d+$", "", first)
+
+
+def write_error(e: BaseException, path: str | os.PathLike) -> WriteError:
+    """`e` as a WriteError naming `path`."""
+    code = e.errno if isinstance(e, OSError) else None
+    reason = e.strerror if isinstance(e, WriteError) else os_reason(e)
+    return WriteError(code, reason, str(path))
+
+
 @contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temporary sibling path; rename it onto `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+def naming(path: str | os.PathLike, temporary: str | os.PathLike | None = None):
+    """Inside the block, a failed write is re-raised as a WriteError naming `path` (or, for
+    a file below the temporary folder `temporary`, the same file below `path`).
+
+    An error that names some other file (an input read meanwhile) is left alone."""
     try:
-        yield tmp
-        os.replace(tmp, path)
+        yield
+    except OSError as e:
+        tmp = str(temporary) if temporary is not None else None
+
+        def inside(n: str) -> bool:
+            return tmp is not None and (n == tmp or n.startswith(tmp + os.sep))
+
+        names = [os.fspath(f) for f in (e.filename, e.filename2) if f is not None]
+        if isinstance(e, WriteError) and not any(inside(n) for n in names):
+            raise
+        if names and not any(n == str(path) or inside(n) for n in names):
+            raise
+        target = Path(path)
+        below = next((n for n in names if inside(n) and n != tmp), None)
+        if below is not None:
+            target = target / os.path.relpath(below, tmp)
+        raise write_error(e, target) from e
+
+
+def make_parent(path: str | os.PathLike) -> None:
+    """Create the folders above `path`; a failure names `path` and the folder in the way."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise WriteError(errno.ENOTDIR, f"cannot create it: {e.filename or path.parent} is "
+                         "not a folder", str(path)) from None
+    except OSError as e:
+        raise write_error(e, path) from e
+
+
+# --------------------------------------------------------------------------- temporaries
+
+_FILE_TMP = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)\.tmp(?P<suffix>.*)$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # ours, left by an earlier failed attempt in this process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def clean_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove what killed writers of `path` left beside it: `.NAME.tmp-PID` folders,
+    `NAME.tmp-PID` (older model saves), `.STEM.PID.tmpSUFFIX` files. A `.NAME.old-PID`
+    (the previous version, set aside for a swap) is put back where `path` is missing, else
+    removed. Temporaries of a process still running are left alone. Returns what was
+    removed or restored."""
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        return []
+    done = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return []
+    for p in entries:
+        name, pid = p.name, None
+        for prefix in (f".{path.name}.tmp-", f"{path.name}.tmp-", f".{path.name}.old-"):
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                pid = int(name[len(prefix):])
+                break
+        else:
+            m = _FILE_TMP.match(name)
+            if m and m["stem"] == path.stem and m["suffix"] == path.suffix:
+                pid = int(m["pid"])
+        if pid is None or _alive(pid):
+            continue
+        if name.startswith(f".{path.name}.old-") and not (path.exists() or path.is_symlink()):
+            os.replace(p, path)
+        else:
+            _remove(p)
+        done.append(p)
+    return done
+
+
+def replace_tree(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Move a finished folder onto `out`, the old one (if any) set aside until then; a kill
+    in between leaves the old one as `.NAME.old-PID`, which `clean_stale` puts back."""
+    tmp, out = Path(tmp), Path(out)
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    if out.is_dir() and not out.is_symlink():
+        os.replace(out, old)
+    elif out.exists() or out.is_symlink():
+        out.unlink()
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, publish=None) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `path`; when the block succeeds it becomes
+    `path` in one rename (an existing `path` is replaced), else it is removed. What killed
+    writers left beside `path` is cleaned first. `publish(tmp, path)` replaces the final
+    rename where the caller needs another one."""
+    path = Path(path)
+    make_parent(path)
+    clean_stale(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    _remove(tmp)
+    try:
+        with naming(path, tmp):
+            tmp.mkdir()
+            yield tmp
+            (publish or replace_tree)(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path; rename it onto `path` only if the block succeeds.
+    A failed write is a WriteError naming `path`."""
+    path = Path(path)
+    make_parent(path)
+    clean_stale(path)
+    tmp = _file_tmp(path)
+    try:
+        with naming(path, tmp):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def _file_tmp(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+
+
+def _write(tmp: Path, data: bytes | str) -> None:
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write a whole small file (JSON, CSV, PNG) so readers never see half of it."""
     with atomic_path(path) as tmp:
-        if isinstance(data, str):
-            tmp.write_text(data)
-        else:
-            tmp.write_bytes(data)
+        _write(tmp, data)
     return Path(path)
+
+
+def write_together(files: Sequence[tuple[str | os.PathLike, bytes | str]],
+                   unlink_first: Sequence[str | os.PathLike] = ()) -> list[Path]:
+    """Write several sibling files as one output: every file is written to a temporary
+    first, and only when all of them are complete are `unlink_first` removed and the files
+    renamed into place, in the order given (put the file whose presence means "done"
+    last). A failure while writing changes nothing."""
+    for path, _ in files:  # a rename onto a folder fails: know it before the first rename
+        if Path(path).is_dir():
+            raise WriteError(errno.EISDIR, "is a folder", str(path))
+    done: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            path = Path(path)
+            make_parent(path)
+            clean_stale(path)
+            tmp = _file_tmp(path)
+            done.append((tmp, path))
+            with naming(path, tmp):
+                _write(tmp, data)
+        for path in unlink_first:
+            with naming(path):
+                Path(path).unlink(missing_ok=True)
+        for tmp, path in done:
+            with naming(path, tmp):
+                os.replace(tmp, path)
+    finally:
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
+    return [p for _, p in done]
 
 
 def write_video(

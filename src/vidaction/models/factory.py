@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -299,18 +297,19 @@ def save_model(model, path: str | Path) -> Path:
     config = getattr(model, "vidaction_config", None)
     if config is None:
         raise UserError("save_model takes models made by vidaction.models.create_model")
+    from vidaction.io.writer import atomic_folder, is_write_failure, write_error
+
     path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_weights(str(tmp / "weights"))
-    (tmp / "model.json").write_text(config + "\n")
-    old = path.with_name(f"{path.name}.old-{os.getpid()}")
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    with atomic_folder(path) as tmp:  # also cleans what a killed save left beside it
+        try:
+            model.save_weights(str(tmp / "weights"))
+        except Exception as e:  # TensorFlow's own error for a full disk
+            if not is_write_failure(e):
+                raise
+            raise write_error(e, path / "weights") from None
+        (tmp / "model.json").write_text(config + "\n")
     return path
+
 
 
 def load_model(path: str | Path):

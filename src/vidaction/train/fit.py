@@ -26,7 +26,7 @@ import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
-from vidaction.errors import UserError
+from vidaction.errors import UserError, VidactionError
 from vidaction.io.writer import write_atomic
 from vidaction.models.factory import (
     CONV_IMPLS,
@@ -87,8 +87,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.lr is not None and self.lr <= 0:
-            raise UserError("--lr must be positive")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise UserError(f"--lr must be a positive finite number, got {self.lr}")
         if self.unfreeze_top and not self.freeze_backbone:
             raise UserError("--unfreeze-top and --train-backbone exclude each other")
         if self.precision not in ("auto", *PRECISIONS):
@@ -111,6 +111,38 @@ def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str 
     if not val:
         raise UserError(f"{ds.root}: no val split and too few clips to carve one")
     return train, val, f"no val split: {len(val)} clips carved from train by group"
+
+
+class Diverged(VidactionError):
+    """The loss went NaN or inf: nothing after that point is a model."""
+
+
+class FiniteLoss(tf_keras.callbacks.Callback):
+    """A NaN or inf loss stops the run at once, with one line and no model saved (Keras's
+    TerminateOnNaN only stops, and "model saved" followed). Placed before Keeper, so the
+    epoch that diverged is never checkpointed."""
+
+    def __init__(self, lr: float):
+        super().__init__()
+        self.lr, self.epoch = lr, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def _check(self, logs, where: str) -> None:
+        bad = {k: float(v) for k, v in (logs or {}).items()
+               if np.ndim(v) == 0 and not math.isfinite(float(v))}
+        if bad:
+            name, value = next(iter(bad.items()))
+            raise Diverged(f"training diverged: {name} is {value} {where} (learning rate "
+                           f"{self.lr:g}); stopped, no model saved; try a lower --lr")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check({"loss": (logs or {}).get("loss", 0.0)},
+                    f"at epoch {self.epoch}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"after epoch {epoch + 1}")
 
 
 class Keeper(tf_keras.callbacks.Callback):
@@ -354,6 +386,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     callbacks = [
         Progress(steps, cfg.epochs, progress),
         tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
+        FiniteLoss(lr),
         Keeper(out, ckpt, last, best, patience, skips),
     ]
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:

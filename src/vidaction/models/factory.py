@@ -21,6 +21,7 @@ from vidaction.errors import UserError
 from vidaction.models import movinet as mv
 from vidaction.models.cnn_rnn import cnn_rnn_factory
 from vidaction.models.frame_baseline import frame_baseline_factory
+from vidaction.models.integrity import checkpoint_damage
 from vidaction.models.r2plus1d import r2plus1d_factory
 from vidaction.models.rgb_diff import rgb_diff_factory
 
@@ -328,10 +329,18 @@ def load_model(path: str | Path):
         config = json.loads((path / "model.json").read_text())
     except (OSError, ValueError) as e:
         raise UserError(f"{path}: not a saved vidaction model ({e})") from None
+    damage = checkpoint_damage(path / "weights")  # before the model build (seconds)
+    if damage:
+        raise UserError(f"{path / 'weights'}: damaged, cannot be read ({damage}); retrain, "
+                        "or train --resume if the run's checkpoints are intact")
     model = create_model(config.pop("name"), config.pop("num_classes"), pretrained="none",
                          **config)
     status = model.load_weights(str(path / "weights"))
-    status.assert_existing_objects_matched()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise UserError(f"{path / 'weights'}: does not fit the model in model.json "
+                        f"({str(e).splitlines()[0][:160]})") from None
     # A checkpoint restore skips what Keras does after loading .h5/.keras weights: layers
     # that compute with tensors derived from their variables (Normalization in EfficientNet)
     # must refresh them.

@@ -69,5 +69,28 @@ def load_run(path: str | os.PathLike) -> Run:
     if not (path / "model").is_dir():
         raise RunError(f"{path}: no saved model (training did not finish; try --resume)")
     config = read_json(path / "config.json")
-    classes = [c for c in (path / "classes.txt").read_text().splitlines() if c]
+    classes = run_classes(path, config)
     return Run(path, load_model(path / "model"), classes, config)
+
+
+def run_classes(path: Path, config: dict) -> list[str]:
+    """The run's class names in id order. config.json decides (it records what the model
+    was trained on); a classes.txt edited by hand to disagree is refused, never obeyed."""
+    txt = Path(path) / "classes.txt"
+    classes = config.get("classes")
+    if classes is None:  # configs older than the classes key: classes.txt is all there is
+        return [c for c in txt.read_text().splitlines() if c]
+    n = (config.get("model") or {}).get("num_classes")
+    if n is not None and n != len(classes):
+        raise RunError(f"{Path(path) / 'config.json'}: lists {len(classes)} classes but its "
+                       f"model has {n} outputs")
+    try:
+        listed = [c.strip() for c in txt.read_text().splitlines() if c.strip()]
+    except OSError as e:
+        raise RunError(f"{txt}: cannot be read ({e.strerror or e})") from None
+    if listed != classes:
+        shown = ", ".join(classes) if len(classes) <= 12 else ", ".join(classes[:12]) + ", ..."
+        raise RunError(f"{txt}: disagrees with the {len(classes)} classes in config.json, "
+                       f"which the model was trained on and which decide; put back, in "
+                       f"this order: {shown}")
+    return classes

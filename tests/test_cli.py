@@ -109,6 +109,8 @@ def test_write_errors_are_one_line_naming_the_file(monkeypatch, capsys):
          "vidaction: error: run/checkpoints/last/ckpt-1: No space left on device"),
         (tf.errors.UnknownError(None, None, "Failed to rename: Read-only file system"),
          "vidaction: error: Read-only file system"),
+        (OSError("20480 requested and 17376 written"),  # numpy's tofile on a full disk
+         "vidaction: error: only 17376 of 20480 bytes written (no space left on device?)"),
     ]
     for exc, want in cases:
         monkeypatch.setattr(cli, "_cmd_models", boom(exc))

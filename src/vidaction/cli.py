@@ -487,10 +487,12 @@ def _one_line(e: BaseException) -> str:
     not "[Errno 28] No space left on device"."""
     if isinstance(e, VidactionError) or not isinstance(e, OSError):
         return str(e)
-    if e.filename is not None and e.strerror:
+    from vidaction.io.writer import os_reason  # also numpy's "N requested and M written"
+
+    if e.filename is not None:
         to = f" -> {e.filename2}" if e.filename2 is not None else ""
-        return f"{e.filename}{to}: {e.strerror}"
-    return e.strerror or str(e)
+        return f"{e.filename}{to}: {os_reason(e)}"
+    return os_reason(e)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

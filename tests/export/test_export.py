@@ -267,3 +267,21 @@ def test_tflite_files_appear_together_and_leftovers_never_block(r2_run, tmp_path
     assert "already exists (--force replaces it)" in capsys.readouterr().err
     assert json.loads(out.with_suffix(".json").read_text()) == {"mine": True}
 
+
+
+def test_a_model_with_nan_weights_is_not_exported(r2_run, tmp_path, capsys):
+    import shutil
+
+    from vidaction.models import load_model, save_model
+
+    bad = tmp_path / "nan-run"
+    shutil.copytree(r2_run.path, bad)
+    model = load_model(bad / "model")
+    for w in model.weights:
+        w.assign(np.full(w.shape, np.nan, w.dtype.as_numpy_dtype))
+    save_model(model, bad / "model")
+    assert main(["export", str(bad), "--format", "savedmodel", "--out",
+                 str(tmp_path / "sm")]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"vidaction: error: {bad / 'model'}: the weights hold NaN or inf")
+    assert not (tmp_path / "sm").exists()

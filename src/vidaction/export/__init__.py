@@ -98,6 +98,12 @@ def _export_run(run, fmt: str, out: str | os.PathLike, quantize: str, force: boo
         import vidaction
 
         run = vidaction.load_run(run)
+    from vidaction.evaluate.scoring import model_location, nonfinite_weight
+
+    weight = nonfinite_weight(run)
+    if weight:  # a model that can only answer NaN is not worth serving
+        raise ExportError(f"{model_location(run)}: the weights hold NaN or inf ({weight}); "
+                          "the training that made it diverged, retrain it (a lower --lr)")
     if fmt == "savedmodel":
         from vidaction.export.savedmodel import export_savedmodel
 

@@ -123,17 +123,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if not args.resume and not args.data:
         raise UserError("--data is required (unless --resume)")
-    cfg = TrainConfig(
-        data=args.data or "", out=args.out, model=args.model, epochs=args.epochs,
-        batch_size=args.batch_size, frames=args.frames, frame_step=args.frame_step,
-        size=args.size, lr=args.lr, freeze_backbone=not args.train_backbone,
-        unfreeze_top=args.unfreeze_top,
-        pretrained=args.pretrained, weights_url=args.weights_url, patience=args.patience,
-        frame_backbone=args.frame_backbone,
-        seed=args.seed, clip_cache=args.clip_cache, augment=args.augment,
-        cache_samples=args.cache_samples, feature_cache=args.feature_cache,
-        precision=args.precision, conv_impl=args.conv_impl)
-    train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress)
+    # Only the flags typed (their argparse default is None): --resume keeps the run's
+    # value of every other one, a fresh run takes TrainConfig's defaults.
+    typed = {name: getattr(args, name) for name in (
+        "data", "model", "epochs", "batch_size", "frames", "frame_step", "size", "lr",
+        "unfreeze_top", "pretrained", "weights_url", "patience", "frame_backbone", "seed",
+        "clip_cache", "cache_samples", "feature_cache", "precision", "conv_impl")}
+    typed = {k: v for k, v in typed.items() if v is not None}
+    if args.train_backbone:
+        typed["freeze_backbone"] = False
+    if args.augment:
+        typed["augment"] = True
+    cfg = TrainConfig(**{"data": "", **typed, "out": args.out})
+    train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress,
+          given=set(typed))
     return 0
 
 
@@ -318,12 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "A killed run continues with --resume.")
     tr.add_argument("--data", help="dataset folder (any layout `data check` accepts)")
     tr.add_argument("--out", required=True, help="run folder to create")
-    tr.add_argument("--model", default="movinet-a0-stream",
-                    help="model name, see `vidaction models` (default: %(default)s)")
-    tr.add_argument("--epochs", type=_positive, default=10)
-    tr.add_argument("--batch-size", type=_positive, default=8)
+    # No argparse defaults below: TrainConfig has them, and --resume must tell a flag the
+    # user typed from one left out (left out: the run's own value).
+    tr.add_argument("--model", help="model name, see `vidaction models` (default: "
+                                    "movinet-a0-stream)")
+    tr.add_argument("--epochs", type=_positive, help="epochs in all (default: 10; with "
+                                                     "--resume: the run's)")
+    tr.add_argument("--batch-size", type=_positive, help="(default: 8)")
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
-    tr.add_argument("--frame-step", type=_positive, default=15, help="frames between samples")
+    tr.add_argument("--frame-step", type=_positive,
+                    help="frames between samples (default: 15)")
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
     tr.add_argument("--lr", type=_positive_float,
                     help="learning rate (Adam; default 1e-3, 1e-4 for r2plus1d)")
@@ -334,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune = tr.add_mutually_exclusive_group()
     tune.add_argument("--train-backbone", action="store_true",
                       help="train the whole backbone with the head, at --lr")
-    tune.add_argument("--unfreeze-top", type=_positive, metavar="N", default=0,
+    tune.add_argument("--unfreeze-top", type=_positive, metavar="N",
                       help="fine-tune the last N backbone blocks at --lr / 10 (batch norm "
                            "stays frozen); the rest stays frozen")
     tr.add_argument("--patience", type=_positive,
@@ -346,21 +353,26 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment", action="store_true",
                     help="flip, random resized crop, brightness/contrast and time jitter, "
                          "the same for every frame of a clip (no flips with left/right classes)")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, help="(default: 0)")
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
-    tr.add_argument("--cache-samples", type=int, default=4, metavar="K",
+    tr.add_argument("--cache-samples", type=int, metavar="K",
                     help="frozen backbone without --augment: compute backbone features once "
                          "for K clips per video (at most --epochs) and train the head on "
-                         "them, one clip per video per epoch in turn (0: off)")
+                         "them, one clip per video per epoch in turn (default 4; 0: off)")
     tr.add_argument("--feature-cache", help="folder for those features "
                                             "(default: $VIDACTION_CACHE/features)")
-    tr.add_argument("--precision", default="auto",
+    tr.add_argument("--precision",
                     choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-                    help="auto: mixed_float16 when a GPU is present, else float32")
-    tr.add_argument("--conv-impl", default="fast", choices=["fast", "reference"],
+                    help="auto (the default): mixed_float16 when a GPU is present, else "
+                         "float32")
+    tr.add_argument("--conv-impl", choices=["fast", "reference"],
                     help="MoViNet base: run the 3-D convolutions as exact sums of 2-D ones "
-                         "(fast, TFLite-convertible) or as the official Conv3D (reference)")
-    tr.add_argument("--resume", action="store_true", help="continue the run in --out")
+                         "(fast, the default, TFLite-convertible) or as the official Conv3D "
+                         "(reference)")
+    tr.add_argument("--resume", action="store_true",
+                    help="continue the run in --out as it was configured: flags left out "
+                         "keep the run's values; --epochs, --patience, --batch-size, "
+                         "--data and the cache folders may change, the rest must agree")
     tr.add_argument("--force", action="store_true", help="replace a run already in --out")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
@@ -502,6 +514,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vidaction.tflogs import show_tf_logs
 
         show_tf_logs()
+    # every command's warnings (a cache that cannot be written, a CSV's duplicate rows) as
+    # one line, not Python's "file:line: UserWarning:" and the source line
+    warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
+                                                      file=sys.stderr)
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `vidaction ... | head`: the reader left, not an error

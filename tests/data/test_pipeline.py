@@ -1,11 +1,15 @@
+import builtins
+import errno
 import logging
 import os
+import warnings
 
 import numpy as np
 import pytest
 
 from conftest import frame_id
-from vidaction.data.cache import ClipCache, clip_key, file_identity
+from vidaction.data import cache as cache_module
+from vidaction.data.cache import ClipCache, clip_key, encode_entry, file_identity
 from vidaction.data.pipeline import SkipLog, make_dataset, to_float01
 from vidaction.data.sampling import SamplingConfig
 
@@ -130,7 +134,8 @@ def test_cache_write_is_atomic_and_roundtrips(tmp_path):
     assert cache.get("cd" * 20) is None
     f = next(tmp_path.rglob("*.npy"))
     f.write_bytes(f.read_bytes()[:40])  # a damaged entry is a miss, not a crash
-    assert cache.get("ab" * 20) is None
+    with pytest.warns(UserWarning, match="damaged entry"):
+        assert cache.get("ab" * 20) is None
 
 
 def test_training_with_cache_varies_start_over_fixed_positions(videos, tmp_path):
@@ -147,3 +152,79 @@ def test_with_mask_and_float_conversion(videos):
     assert x["mask"].numpy().tolist() == [[True] * 4 + [False] * 4]
     f = to_float01(x["clip"]).numpy()
     assert f.dtype == np.float32 and 0.0 <= f.min() and f.max() <= 1.0
+
+
+class _FullDisk:
+    """A file whose writes fail as on a full disk."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def _full_disk_open(path, mode="r", *args, **kw):
+    f = builtins.open(path, mode, *args, **kw)
+    return _FullDisk(f) if "w" in mode else f
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_cache_on_a_full_disk_warns_once_and_skips_no_video(videos, tmp_path, monkeypatch,
+                                                            training):
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setattr(cache_module, "open", _full_disk_open, raising=False)
+    skips = SkipLog()
+    ds = make_dataset(videos, CFG, training=training, batch_size=3, seed=1,
+                      cache_dir=cache_dir, skips=skips)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        e1, e2 = _epoch(ds), _epoch(ds)
+    assert len(e1) == len(e2) == 6 and skips.total == 0  # no good video "unreadable"
+    assert sorted(lab for lab, _ in e1) == sorted(lab for _, lab in videos)
+    msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
+    assert len(msgs) == 1, msgs
+    assert "no space left on device" in msgs[0] and str(cache_dir) in msgs[0]
+    assert not [p for p in cache_dir.rglob("*") if p.is_file()]  # no temporaries left
+    if not training:
+        assert e1 == _epoch(make_dataset(videos, CFG, training=False, batch_size=3))
+
+
+def test_cache_folder_that_cannot_be_made_warns_and_decodes(videos, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    with pytest.warns(UserWarning, match="clip cache: cannot write"):
+        ds = make_dataset(videos, CFG, training=False, batch_size=3,
+                          cache_dir=blocker / "cache")
+        assert len(_epoch(ds)) == 6 and ds.skips.total == 0
+
+
+def test_garbled_clip_cache_entries_are_recomputed_with_one_warning(videos, tmp_path):
+    cache_dir = tmp_path / "cache"
+    plain = _epoch(make_dataset(videos, CFG, training=False, batch_size=3))
+    assert _epoch(make_dataset(videos, CFG, training=False, batch_size=3,
+                               cache_dir=cache_dir)) == plain
+    entries = sorted(cache_dir.rglob("*.npy"))
+    assert len(entries) == 6
+    # zeroed pixels (same size), a truncated entry, a well-formed entry of the wrong shape
+    data = bytearray(entries[0].read_bytes())
+    data[200:-200] = bytes(len(data) - 400)
+    entries[0].write_bytes(bytes(data))
+    entries[1].write_bytes(entries[1].read_bytes()[:-100])
+    entries[2].write_bytes(encode_entry([np.zeros((3, 32, 32, 3), np.uint8),
+                                         np.ones(3, bool)]))
+    ds = make_dataset(videos, CFG, training=False, batch_size=3, cache_dir=cache_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _epoch(ds) == plain  # never a black or wrong-shaped clip
+    msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
+    assert len(msgs) == 1 and "damaged entry" in msgs[0], msgs
+    store = ds.loader.cache.store
+    assert store.damaged == 3 and ds.loader.cache.misses == 3 and ds.skips.total == 0
+    assert _epoch(ds) == plain and ds.loader.cache.hits == 3 + 6  # rewritten, then served

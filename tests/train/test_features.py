@@ -112,3 +112,73 @@ def test_training_cycles_through_each_videos_clips_and_resumes_where_it_stopped(
     # validation: each video's middle clip, once
     val = feature_dataset(feats, labels, 2, seed=7, training=False)
     assert sorted(int(x) for f, _ in val for x in f.numpy()[:, 0]) == [10 * v + 1 for v in range(n)]
+
+
+def _tiny_backbone(frames=4, size=48):
+    """A cheap stand-in for a frozen backbone: per-channel means, (3,) per clip."""
+    import tf_keras
+
+    x = tf_keras.Input((frames, size, size, 3), dtype="float32", name="clip")
+    return tf_keras.Model(x, tf_keras.layers.GlobalAveragePooling3D()(x), name="features")
+
+
+def _compute(data, cache_dir, clips=None):
+    from vidaction.data.sources import load_dataset
+    from vidaction.train.features import FeatureCache, compute_features
+
+    clips = clips or load_dataset(data, write_classes_file=False).split("train")
+    cfg = SamplingConfig(4, 3, 48)
+    cache = FeatureCache(cache_dir, "tiny", cfg, 2)
+    feats, ok = compute_features(_tiny_backbone(), clips, cfg, 2, cache, batch_size=4,
+                                 progress=False)
+    return feats, ok, cache
+
+
+def test_garbled_nan_or_wrong_shaped_feature_entries_are_recomputed_with_one_warning(
+        data, tmp_path):
+    import warnings
+
+    from vidaction.data.cache import encode_entry
+
+    first, ok, cache = _compute(data, tmp_path / "f")
+    assert ok.all() and cache.computed == len(first) == 4
+    entries = sorted((tmp_path / "f").rglob("*.npy"))
+    assert len(entries) == 4
+    bad = [np.full((2, 3), np.nan, np.float32), np.zeros((2, 5), np.float32)]
+    entries[0].write_bytes(encode_entry([bad[0]]))  # well-formed, but NaN
+    entries[1].write_bytes(encode_entry([bad[1]]))  # well-formed, wrong shape
+    raw = bytearray(entries[2].read_bytes())
+    raw[-30:-8] = bytes(22)  # the values zeroed
+    entries[2].write_bytes(bytes(raw))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again, ok, cache = _compute(data, tmp_path / "f")
+    msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
+    assert len(msgs) == 1 and msgs[0].startswith("feature cache: ") and "damaged" in msgs[0]
+    assert ok.all() and (cache.computed, cache.reused) == (3, 1)
+    np.testing.assert_allclose(again, first, rtol=1e-6)
+    assert np.isfinite(again).all()
+
+
+def test_feature_cache_on_a_full_disk_warns_once_and_keeps_every_video(data, tmp_path,
+                                                                       monkeypatch):
+    import builtins
+    import errno
+    import warnings
+
+    from vidaction.data import cache as cache_module
+
+    def full_open(path, mode="r", *a, **k):
+        if "w" in mode:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return builtins.open(path, mode, *a, **k)
+
+    monkeypatch.setattr(cache_module, "open", full_open, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        feats, ok, cache = _compute(data, tmp_path / "f")
+    assert ok.all() and np.isfinite(feats).all()
+    msgs = [str(w.message) for w in caught if "cache" in str(w.message)]
+    assert len(msgs) == 1 and msgs[0].startswith("feature cache: ")
+    assert "no space left on device" in msgs[0] and str(tmp_path / "f") in msgs[0]
+    assert "requested and" not in msgs[0]

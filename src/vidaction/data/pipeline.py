@@ -102,14 +102,15 @@ class ClipLoader:
                 ident = file_identity(path)
                 mode = "train" if self.training else "eval"
                 keys = [clip_key(ident, cfg, f"{mode}{positions}:{j}") for j in range(positions)]
-                hit = self.cache.get(keys[slot])
+                hit = self.cache.get(keys[slot], (cfg.n_frames, cfg.size, cfg.size, 3))
                 if hit is not None:
                     return hit[0], hit[1], True
             with VideoReader(path, threads=self.threads) as r:
                 clips, masks = read_clips(r, eval_starts(r.frame_count, cfg, positions), cfg)
-            if keys is not None:
-                for key, c, m in zip(keys, clips, masks, strict=True):
-                    self.cache.put(key, c, m)
+            if keys is not None:  # a cache that cannot be written warns and is bypassed,
+                for key, c, m in zip(keys, clips, masks, strict=True):  # never skips a video
+                    if not self.cache.put(key, c, m):
+                        break
             return clips[slot], masks[slot], True
         except (VideoReadError, OSError) as e:
             self.skips.add(path, getattr(e, "reason", None) or str(e))
@@ -140,7 +141,8 @@ def make_dataset(
     training: shuffled each epoch, random start per clip and epoch (seeded).
     Otherwise: file order, `clips_per_video` evenly spaced clips per video, each its own
     element (add `with_video_id` to regroup them). Unreadable files are dropped with one
-    warning each and counted in `skips`. `augment` (training only) jitters the sampled
+    warning each and counted in `skips`; a cache that cannot be written is not a reason to
+    drop a file (see `ClipCache`). `augment` (training only) jitters the sampled
     frames in time (not with a cache, whose positions are fixed) and crops, flips and
     recolours each clip as a whole.
     """

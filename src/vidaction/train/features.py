@@ -19,7 +19,7 @@ import numpy as np
 import tf_keras
 from tqdm import tqdm
 
-from vidaction.data.cache import file_identity
+from vidaction.data.cache import FORMAT, CacheStore, file_identity
 from vidaction.data.sampling import SamplingConfig
 from vidaction.data.sources import Clip
 
@@ -56,12 +56,15 @@ def weights_fingerprint(model) -> str:
 
 
 class FeatureCache:
-    """(K, ...) float32 features per video, one .npy each, written atomically."""
+    """(K, ...) float32 features per video, one checked entry each (see CacheStore): a
+    garbled, wrong-shaped or non-finite entry is recomputed, a full disk warns once."""
 
     def __init__(self, directory: str | os.PathLike, fingerprint: str, cfg: SamplingConfig,
                  samples: int):
         self.dir = Path(directory)
-        self.tag = f"{fingerprint}|{sorted(cfg.as_dict().items())}|{samples}"
+        self.tag = f"{FORMAT}|{fingerprint}|{sorted(cfg.as_dict().items())}|{samples}"
+        self.samples = samples
+        self.store = CacheStore(self.dir, "feature")
         self.computed = 0
         self.reused = 0
 
@@ -70,18 +73,19 @@ class FeatureCache:
         k = key.hexdigest()
         return self.dir / k[:2] / f"{k}.npy"
 
-    def get(self, path: Path) -> np.ndarray | None:
+    def get(self, path: Path, shape: tuple[int | None, ...] | None = None) -> np.ndarray | None:
+        """The features of `path` ((K, *shape) float32, all finite), or None."""
         try:
-            return np.load(self._file(path), allow_pickle=False)
-        except (OSError, ValueError):
+            f = self._file(path)
+        except OSError:  # the video itself is gone: the pipeline reports it
             return None
+        spec = None if shape is None else (self.samples, *shape)
+        got = self.store.read(f, [(spec, np.float32)], finite=True)
+        return None if got is None else got[0]
 
-    def put(self, path: Path, feats: np.ndarray) -> None:
-        f = self._file(path)
-        f.parent.mkdir(parents=True, exist_ok=True)
-        tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, feats)
-        os.replace(tmp, f)
+    def put(self, path: Path, feats: np.ndarray) -> bool:
+        """Store; False (warned once) when the cache cannot be written."""
+        return self.store.write(self._file(path), [np.asarray(feats, np.float32)])
 
 
 def forward_fn(features_model):
@@ -97,13 +101,15 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
                      cache: FeatureCache, batch_size: int, clip_cache=None, skips=None,
                      progress: bool = True, forward=None) -> tuple[np.ndarray, np.ndarray]:
     """(features [N, K, ...], ok [N]): K evenly spaced clips per video through the backbone,
-    read from the cache where present. ok=False marks videos that could not be read.
+    read from the cache where present. ok=False marks videos that could not be read (all
+    False, features (N, 0), when none could).
     `forward`: forward_fn(features_model), to reuse one trace across calls."""
     import tensorflow as tf
 
     from vidaction.data.pipeline import make_dataset
 
-    out: list[np.ndarray | None] = [cache.get(c.path) for c in clips]
+    per_clip = tuple(features_model.output_shape[1:])
+    out: list[np.ndarray | None] = [cache.get(c.path, per_clip) for c in clips]
     todo = [i for i, f in enumerate(out) if f is None]
     cache.reused += len(clips) - len(todo)
     if todo:
@@ -125,13 +131,13 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
             if got is None or len(got) != samples:
                 continue  # unreadable video: skipped and counted by the pipeline
             feats = np.stack([got[k] for k in range(samples)]).astype(np.float32)
-            cache.put(clips[i].path, feats)
+            if np.isfinite(feats).all():  # a non-finite entry would be refused on read
+                cache.put(clips[i].path, feats)
             out[i] = feats
             cache.computed += 1
-    shape = next((f.shape for f in out if f is not None), None)
-    if shape is None:
-        raise ValueError("no video could be read")
-    ok = np.array([f is not None for f in out])
+    ok = np.array([f is not None for f in out], bool)
+    # no video read: (N, 0) and ok all False, for the caller to name the empty split
+    shape = next((f.shape for f in out if f is not None), (0,))
     stacked = np.stack([f if f is not None else np.zeros(shape, np.float32) for f in out])
     return stacked, ok
 

@@ -247,3 +247,20 @@ def test_leftovers_of_killed_evaluations_never_block_the_next(trained, tmp_path,
     assert {p.name for p in out.iterdir()} == set(OUTPUTS)
     assert [p.name for p in tmp_path.iterdir()] == ["ev"]
     assert _no_nan((out / "metrics.json").read_text())["videos"] > 0
+
+
+def test_force_into_a_folder_with_other_files_keeps_them(trained, tmp_path):
+    from vidaction.evaluate import evaluate_run
+
+    _, run = trained
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    (out / "curves.png").write_bytes(b"a stale picture")
+    with pytest.raises(VidactionError, match="is not empty"):
+        evaluate_run(run, out=out)
+    evaluate_run(run, out=out, force=True, clips=1)
+    assert (out / "notes.txt").read_text() == "my notes"
+    assert {p.name for p in out.iterdir()} == {"notes.txt", *OUTPUTS}
+    assert (out / "curves.png").read_bytes() != b"a stale picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]

@@ -14,6 +14,7 @@ import json
 import math
 import shutil
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from vidaction.models.factory import (
     resolve_frame_backbone,
     resolve_precision,
 )
+from vidaction.models.integrity import checkpoint_damage
 from vidaction.paths import cache_root
 from vidaction.train.features import (
     FeatureCache,
@@ -43,7 +45,17 @@ from vidaction.train.features import (
     split_model,
     weights_fingerprint,
 )
-from vidaction.train.run import RunError, read_json, write_json
+from vidaction.train.resume import (
+    given_fields,
+    intact_up_to,
+    pick_checkpoint,
+    resume_config,
+    run_dataset,
+    state_problem,
+    warn,
+    write_state,
+)
+from vidaction.train.run import RunError, write_json
 
 
 @dataclass
@@ -152,10 +164,12 @@ class Keeper(tf_keras.callbacks.Callback):
     agrees with the weights; history.json and log.csv are written from it afterwards.
     """
 
-    def __init__(self, out: Path, ckpt, last, best, patience: int, skips):
+    def __init__(self, out: Path, ckpt, last, best, patience: int, skips,
+                 before_commit=None):
         super().__init__()
         self.out, self.ckpt, self.last, self.best = out, ckpt, last, best
         self.patience, self.skips = patience, skips
+        self.before_commit = before_commit  # once, before the first epoch is committed
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -166,7 +180,6 @@ class Keeper(tf_keras.callbacks.Callback):
             ck.best_val_loss.assign(val_loss)
             ck.best_epoch.assign(epoch + 1)
             ck.wait.assign(0)
-            self.best.save(checkpoint_number=epoch + 1)
         else:
             ck.wait.assign_add(1)
         history = json.loads(ck.history.numpy().decode())
@@ -174,7 +187,15 @@ class Keeper(tf_keras.callbacks.Callback):
         history["skipped_files"] = {**history.get("skipped_files", {}), **self.skips.counts}
         ck.history.assign(json.dumps(history))
         ck.epoch.assign(epoch + 1)
-        self.last.save(checkpoint_number=epoch + 1)  # the commit point of the epoch
+        if self.before_commit:
+            self.before_commit()
+            self.before_commit = None
+        # The commit point of the epoch. Best is saved after it: a kill in between leaves
+        # a best epoch whose weights are exactly last's, and resume writes them into best/
+        # (the other order could leave best/ holding an epoch history never recorded).
+        self.last.save(checkpoint_number=epoch + 1)
+        if improved:
+            self.best.save(checkpoint_number=epoch + 1)
         write_history(self.out, history)
         if int(ck.wait.numpy()) >= self.patience:
             self.model.stop_training = True
@@ -269,20 +290,120 @@ def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip]
     return head_model, out[0], out[1], steps, text
 
 
+class _Recorder:
+    """A resume's changed settings go into config.json once the resume is known to work:
+    just before its first epoch is committed (or at the end, if it had none to train)."""
+
+    def __init__(self, out: Path, config: dict, cfg: TrainConfig):
+        self.out, self.config, self.cfg, self.pending = out, config, cfg, True
+
+    def __call__(self) -> None:
+        self.pending = False
+        saved = self.config.get("train") or {}
+        train_cfg = {**saved, **dataclasses.asdict(self.cfg)}
+        if {k: v for k, v in train_cfg.items() if k != "out"} != \
+                {k: v for k, v in saved.items() if k != "out"}:
+            write_json(self.out / "config.json", {**self.config, "train": train_cfg})
+
+
+def _restore(ckpt, model, last_dir: Path, best_dir: Path, cfg: TrainConfig,
+             changes: dict) -> int:
+    """Restore the newest intact last checkpoint into `ckpt`; returns its epoch.
+
+    Then reconcile, writing nothing intact away: the state files are pointed at intact
+    checkpoints (a garbled one is rebuilt), and a best epoch missing from best/ (a kill
+    between the two saves, or damage) is written there from the last checkpoint that
+    holds its weights.
+    """
+    out = last_dir.parent.parent
+    prefix = pick_checkpoint(last_dir)
+    if prefix is None:
+        print(f"{out}: no finished epoch to resume from; starting at epoch 1")
+        return 0
+    ckpt.restore(prefix).expect_partial()
+    epoch = int(ckpt.epoch.numpy())
+    if "epochs" in changes and cfg.epochs < epoch:
+        raise RunError(f"{out}: --epochs {cfg.epochs}, but the run has already trained "
+                       f"{epoch} epochs")
+    print(f"resuming {out} after epoch {epoch}")
+    for folder in (last_dir, best_dir):
+        problem = state_problem(folder)
+        if problem:
+            warn(f"{folder / 'checkpoint'}: garbled ({problem}); rebuilt from the "
+                 "checkpoint files beside it")
+    write_state(last_dir, [*intact_up_to(last_dir, epoch - 1, 1), prefix])
+    best_epoch = int(ckpt.best_epoch.numpy())
+    want = best_dir / f"ckpt-{best_epoch}"
+    if best_epoch and checkpoint_damage(want) is not None:
+        source = prefix if best_epoch == epoch else str(last_dir / f"ckpt-{best_epoch}")
+        if source == prefix or checkpoint_damage(source) is None:
+            weights = tf.train.Checkpoint(model=model)
+            if source != prefix:
+                weights.restore(source).expect_partial()
+            weights.write(str(want))
+            if source != prefix:
+                ckpt.restore(prefix).expect_partial()
+            print(f"best epoch {best_epoch} was missing from {best_dir}; written there "
+                  f"from {source}")
+        else:
+            warn(f"{want}: the weights of best epoch {best_epoch} are lost; the final "
+                 "model will hold the best epoch trained from now on, or the last")
+    write_state(best_dir, intact_up_to(best_dir, epoch, 2))
+    return epoch
+
+
+def _restore_best(model, best_dir: Path, best_epoch: int) -> None:
+    """The final model carries the best validation epoch's weights, the very epoch
+    history.json marks best (by number, not whatever best/ saved last)."""
+    if not best_epoch:
+        return
+    want = best_dir / f"ckpt-{best_epoch}"
+    damage = checkpoint_damage(want)
+    if damage:
+        warn(f"{want}: {damage}; the saved model holds the last epoch's weights instead")
+        return
+    tf.train.Checkpoint(model=model).restore(str(want)).expect_partial()
+
+
+def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, size: int,
+                  pretrained: str, sampling, augment, train_clips, val_clips, note) -> None:
+    """A new run's classes.txt and config.json (a resumed run keeps its own)."""
+    from vidaction.data.sources import write_classes
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_classes(out / "classes.txt", ds.classes)
+    write_json(out / "config.json", {
+        "train": dataclasses.asdict(cfg),
+        "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
+                  "num_classes": len(ds.classes),
+                  **({"frame_backbone": cfg.frame_backbone or info.frame_backbone}
+                     if info.frame_backbone else {})},
+        "sampling": sampling.as_dict(),
+        "augment": dataclasses.asdict(augment) if augment else None,
+        "classes": ds.classes,
+        "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
+                    "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
+        "vidaction": vidaction.__version__,
+    })
+
+
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
-          progress: bool = True) -> Path:
-    """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout."""
+          progress: bool = True, given: Collection[str] | None = None) -> Path:
+    """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout.
+
+    With `resume`, the run's config.json supplies every setting except those named in
+    `given` (the flags the user typed; None: the settings off TrainConfig's defaults),
+    which must agree with the run or be ones that may change (see train.resume).
+    """
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import SamplingConfig
     from vidaction.models import create_model, model_info, save_model, unfreeze_top_blocks
 
     out = Path(cfg.out)
+    run_config, changes = None, {}
     if resume:
-        if not (out / "config.json").exists():
-            raise RunError(f"{out}: nothing to resume (no config.json)")
-        saved = read_json(out / "config.json")["train"]
-        saved["epochs"] = max(cfg.epochs, saved["epochs"]) if cfg.epochs else saved["epochs"]
-        cfg = TrainConfig(**saved)
+        cfg, run_config, changes = resume_config(
+            cfg, given_fields(cfg) if given is None else given)
     elif out.exists() and any(out.iterdir()):
         if not force:
             raise RunError(f"{out} already holds a run; --resume continues it, --force "
@@ -298,27 +419,17 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     resolve_frame_backbone(cfg.model, cfg.frame_backbone, size)  # before any run folder
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    if resume:  # the run's class ids, whatever order the dataset lists them in today
+        ds = run_dataset(ds, out, run_config)
     train_clips, val_clips, note = _splits(ds, cfg)
     augment = None
     if cfg.augment:
         augment = AugmentConfig(flip=not mirror_sensitive(ds.classes))
         if not augment.flip:
             print("augmentation: no horizontal flips, the classes include a left/right pair")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "classes.txt").write_text("".join(f"{c}\n" for c in ds.classes))
-    write_json(out / "config.json", {
-        "train": dataclasses.asdict(cfg),
-        "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
-                  "num_classes": len(ds.classes),
-                  **({"frame_backbone": cfg.frame_backbone or info.frame_backbone}
-                     if info.frame_backbone else {})},
-        "sampling": sampling.as_dict(),
-        "augment": dataclasses.asdict(augment) if augment else None,
-        "classes": ds.classes,
-        "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
-                    "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
-        "vidaction": vidaction.__version__,
-    })
+    if not resume:
+        _write_config(out, cfg, ds, info, frames, size, pretrained, sampling, augment,
+                      train_clips, val_clips, note)
     if note:
         print(note)
 
@@ -354,17 +465,16 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
                                best_epoch=tf.Variable(0, dtype=tf.int64),
                                wait=tf.Variable(0, dtype=tf.int64),
                                history=tf.Variable(json.dumps({"epochs": []})))
-    last = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / "last"), max_to_keep=1)
-    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
-                                      str(out / "checkpoints" / "best"), max_to_keep=1)
+    last_dir, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     initial_epoch = 0
-    if resume and last.latest_checkpoint:
-        ckpt.restore(last.latest_checkpoint).expect_partial()
-        initial_epoch = int(ckpt.epoch.numpy())
-        print(f"resuming {out} after epoch {initial_epoch}")
-    elif resume:
-        print(f"{out}: no finished epoch to resume from; starting at epoch 1")
+    if resume:
+        initial_epoch = _restore(ckpt, model, last_dir, best_dir, cfg, changes)
+    # Two of each: a damaged newest checkpoint falls back one epoch (see train.resume).
+    last = tf.train.CheckpointManager(ckpt, str(last_dir), max_to_keep=2)
+    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(best_dir),
+                                      max_to_keep=2)
 
+    record = _Recorder(out, run_config, cfg) if resume else None
     skips = SkipLog()
     parts = split_model(model) if cfg.uses_feature_cache else None
     if parts is not None:
@@ -387,17 +497,22 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         Progress(steps, cfg.epochs, progress),
         tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
         FiniteLoss(lr),
-        Keeper(out, ckpt, last, best, patience, skips),
+        Keeper(out, ckpt, last, best, patience, skips, before_commit=record),
     ]
+    if resume and initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) >= patience:
+        print(f"early stopping ended this run after epoch {initial_epoch} (patience "
+              f"{patience}); a larger --patience continues it")
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:
         # The feature dataset holds all remaining epochs back to back (see feature_dataset).
         per_epoch = {"steps_per_epoch": feature_steps} if parts is not None else {}
         fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
                       initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, **per_epoch)
 
-    if best.latest_checkpoint:  # the final model carries the best validation weights
-        tf.train.Checkpoint(model=model).restore(best.latest_checkpoint).expect_partial()
+    _restore_best(model, best_dir, int(ckpt.best_epoch.numpy()))
     save_model(model, out / "model")
+    if record is not None and record.pending:  # no epoch trained: record the changes now
+        record()
+    write_history(out, json.loads(ckpt.history.numpy().decode()))  # as the checkpoint says
     if skips.total:
         print(f"skipped {len(skips.counts)} unreadable file(s) during training; "
               f"see {out / 'history.json'}")

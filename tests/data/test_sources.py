@@ -101,3 +101,95 @@ def test_class_names_match_without_case(tmp_path):
     (tmp_path / "classes.txt").write_text("HandstandPushups\n")
     ds = load_dataset(tmp_path)
     assert {c.class_name for c in ds.clips} == {"HandstandPushups"}
+
+
+def _csv_tree(root, train_rows, test_rows, bom=False):
+    """Videos t*.avi in ROOT/train, x*.avi in ROOT/test, and the two manifests."""
+    for name, _ in train_rows:
+        make_video(root / "train" / name, 4)
+    for name, _ in test_rows:
+        make_video(root / "test" / name, 4)
+    prefix = "\ufeff" if bom else ""
+    for split, rows in (("train", train_rows), ("test", test_rows)):
+        (root / f"{split}.csv").write_text(
+            prefix + "video_name,tag\n" + "".join(f"{n},{t}\n" for n, t in rows),
+            encoding="utf-8")
+
+
+def test_csv_with_a_utf8_bom_as_excel_saves_it(tmp_path):
+    _csv_tree(tmp_path, [("t0.avi", "Sit"), ("t1.avi", "Stand")], [("x0.avi", "Sit")],
+              bom=True)
+    ds = load_dataset(tmp_path, val_fraction=0.0)
+    assert ds.classes == ["Sit", "Stand"]
+    assert len(ds.clips) == 3
+
+
+def test_csv_tags_differing_only_in_case_are_one_class(tmp_path):
+    _csv_tree(tmp_path, [("t0.avi", "bow"), ("t1.avi", "bow"), ("t2.avi", "Squat")],
+              [("x0.avi", "Bow"), ("x1.avi", "squat")])
+    ds = load_dataset(tmp_path, val_fraction=0.0)
+    assert ds.classes == ["Squat", "bow"]  # as most clips spell them
+    assert (tmp_path / "classes.txt").read_text() == "Squat\nbow\n"
+    assert {(c.path.name, c.class_name, c.label) for c in ds.split("test")} == {
+        ("x0.avi", "bow", 1), ("x1.avi", "Squat", 0)}
+
+
+def test_classes_txt_with_two_spellings_of_one_class_is_refused(tmp_path):
+    _tree(tmp_path, ["train/bow/1.avi"])
+    (tmp_path / "classes.txt").write_text("Bow\nbow\n")
+    with pytest.raises(DatasetError, match=r"classes.txt: Bow and bow differ only in case"):
+        load_dataset(tmp_path)
+
+
+def test_csv_video_in_train_and_test_is_refused_naming_it(tmp_path):
+    make_video(tmp_path / "shared.avi", 4)
+    (tmp_path / "train.csv").write_text("video_name,tag\nshared.avi,Sit\n")
+    (tmp_path / "test.csv").write_text("video_name,tag\nshared.avi,Sit\n")
+    with pytest.raises(DatasetError) as e:
+        load_dataset(tmp_path)
+    msg = str(e.value)
+    assert "shared.avi" in msg and "train.csv:2" in msg and "test.csv:2" in msg
+    assert "\n" not in msg
+
+
+def test_csv_video_with_two_tags_is_refused_naming_it(tmp_path):
+    _csv_tree(tmp_path, [("t0.avi", "Sit"), ("t1.avi", "Stand"), ("t0.avi", "Stand")],
+              [("x0.avi", "Sit")])
+    with pytest.raises(DatasetError, match=r"t0.avi: two tags, Sit \(train.csv:2\) and Stand "
+                                           r"\(train.csv:4\)"):
+        load_dataset(tmp_path)
+
+
+def test_csv_duplicate_rows_and_test_only_tags_warn_once(tmp_path, recwarn):
+    import warnings
+
+    warnings.simplefilter("always")
+    _csv_tree(tmp_path, [("t0.avi", "Sit"), ("t1.avi", "Stand"), ("t0.avi", "sit"),
+                         ("t1.avi", "Stand")],
+              [("x0.avi", "Sit"), ("x1.avi", "Jump"), ("x2.avi", "Kneel")])
+    ds = load_dataset(tmp_path, val_fraction=0.0)
+    assert sorted(c.path.name for c in ds.split("train")) == ["t0.avi", "t1.avi"]
+    msgs = [str(w.message) for w in recwarn.list]
+    dup = [m for m in msgs if "duplicate row" in m]
+    only = [m for m in msgs if "found only in test" in m]
+    assert len(dup) == 1 and "2 duplicate row(s)" in dup[0] and "train.csv:4" in dup[0]
+    assert len(only) == 1 and only[0].endswith("Jump, Kneel")
+    assert len(msgs) == 2
+
+
+def test_split_folders_spelt_two_ways_are_one_class(tmp_path):
+    _tree(tmp_path, ["train/HandStandPushups/1.avi", "train/HandStandPushups/2.avi",
+                     "test/HandstandPushups/3.avi"])
+    ds = load_dataset(tmp_path)
+    assert ds.classes == ["HandStandPushups"]
+    assert {c.label for c in ds.clips} == {0}
+
+
+def test_links_and_pipes_named_like_videos_are_listed_for_the_reader_to_name(tmp_path):
+    import os
+
+    _tree(tmp_path, ["train/a/1.avi", "train/a/2.avi"])
+    (tmp_path / "train/a/loop.avi").symlink_to(tmp_path / "train/a/loop.avi")
+    os.mkfifo(tmp_path / "train/a/pipe.avi")
+    ds = load_dataset(tmp_path)
+    assert sorted(c.path.name for c in ds.clips) == ["1.avi", "2.avi", "loop.avi", "pipe.avi"]

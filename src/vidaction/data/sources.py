@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import os
 import re
+import warnings
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +71,10 @@ class Dataset:
 
 
 def _is_video(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+    """By name, not by is_file(): a broken link, a symlink loop or a FIFO named *.mp4 is
+    listed, so the reader can say what it is instead of the file silently vanishing."""
+    return (p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+            and not p.is_dir())
 
 
 def group_of(path: Path, class_name: str) -> str:
@@ -81,9 +86,19 @@ def group_of(path: Path, class_name: str) -> str:
 
 
 def read_classes(path: Path) -> list[str]:
-    names = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from Notepad is fine
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text") from None
+    names = [ln.strip() for ln in text.splitlines() if ln.strip()]
     if len(set(names)) != len(names):
         raise DatasetError(f"{path}: repeated class names")
+    first: dict[str, str] = {}
+    for n in names:
+        if n.lower() in first:
+            raise DatasetError(f"{path}: {first[n.lower()]} and {n} differ only in case, and "
+                               "class names match without regard to case: keep one")
+        first[n.lower()] = n
     return names
 
 
@@ -92,9 +107,12 @@ def write_classes(path: Path, classes: list[str]) -> None:
         tmp.write_text("".join(f"{c}\n" for c in classes))
 
 
-def resolve_classes(root: Path, found: set[str], write: bool = True) -> list[str]:
+def resolve_classes(root: Path, found: Iterable[str], write: bool = True) -> list[str]:
     """The id mapping: ROOT/classes.txt if present (every class found must be in it), else
-    the sorted names found, written there once so later runs keep the same ids."""
+    the sorted names found, written there once so later runs keep the same ids. `found`
+    has one name per clip: names differing only in case are one class, spelt as most
+    clips spell it."""
+    found = list(found)
     f = root / "classes.txt"
     if f.exists():
         classes = read_classes(f)
@@ -104,7 +122,11 @@ def resolve_classes(root: Path, found: set[str], write: bool = True) -> list[str
             raise DatasetError(f"{f}: classes found in the data but not listed: "
                                f"{', '.join(unknown)}")
         return classes
-    classes = sorted(found)
+    counts = Counter(found)
+    spellings: dict[str, list[str]] = defaultdict(list)
+    for name in counts:
+        spellings[name.lower()].append(name)
+    classes = sorted(min(names, key=lambda n: (-counts[n], n)) for names in spellings.values())
     if write and classes:
         try:
             write_classes(f, classes)
@@ -157,7 +179,7 @@ def _from_split_folders(root: Path, split_dirs: dict[Path, str], write: bool) ->
             notes.append(f"{d}: {len(loose)} video(s) outside any class folder ignored")
     if not raw:
         raise DatasetError(f"{root}: split folders hold no <class>/<video> files")
-    classes = resolve_classes(root, {c for _, c, _ in raw}, write)
+    classes = resolve_classes(root, [c for _, c, _ in raw], write)
     clips = [_clip(f, c, s, classes) for f, c, s in raw]
     return Dataset(root, "split-folders", classes, clips, notes)
 
@@ -177,7 +199,8 @@ def _from_class_folders(root: Path, subdirs: list[Path], val_fraction: float,
     if not per_class:
         raise DatasetError(f"{root}: no videos found (expected <class>/<video> folders, "
                            "<split>/<class>/<video>, or train.csv/test.csv)")
-    classes = resolve_classes(root, set(per_class), write)
+    classes = resolve_classes(root, [n for n, vids in per_class.items() for _ in vids],
+                              write)
     clips = []
     for name, vids in per_class.items():
         groups = defaultdict(list)
@@ -223,26 +246,62 @@ def stratified_split(
     return out
 
 
-def _from_csv(root: Path, val_fraction: float, seed: int, write: bool) -> Dataset:
-    rows: list[tuple[Path, str, str]] = []
-    notes = []
-    for split in SPLITS:
-        f = root / f"{split}.csv"
-        if not f.exists():
-            continue
-        with open(f, newline="") as fh:
+def _read_manifest(f: Path) -> list[tuple[int, str, str]]:
+    """(line, video_name, tag) per row. A UTF-8 BOM (Excel's "CSV UTF-8") is accepted."""
+    try:
+        with open(f, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            cols = set(reader.fieldnames or [])
-            if not {"video_name", "tag"} <= cols:
+            fields = [(n or "").strip() for n in reader.fieldnames or []]
+            reader.fieldnames = fields
+            if not {"video_name", "tag"} <= set(fields):
                 raise DatasetError(f"{f}: needs columns video_name,tag (found "
-                                   f"{','.join(reader.fieldnames or []) or 'none'})")
+                                   f"{','.join(fields) or 'none'})")
+            rows = []
             for line, row in enumerate(reader, start=2):
                 name, tag = (row["video_name"] or "").strip(), (row["tag"] or "").strip()
                 if not name or not tag:
                     raise DatasetError(f"{f}:{line}: empty video_name or tag")
-                rows.append((_find_video(root, split, name), tag, split))
-    classes = resolve_classes(root, {t for _, t, _ in rows}, write)
+                rows.append((line, name, tag))
+    except UnicodeDecodeError:
+        raise DatasetError(f"{f}: not UTF-8 text (save it as \"CSV UTF-8\")") from None
+    return rows
+
+
+def _from_csv(root: Path, val_fraction: float, seed: int, write: bool) -> Dataset:
+    rows: list[tuple[Path, str, str]] = []
+    notes = []
+    seen: dict[Path, tuple[str, str, str]] = {}  # video -> (tag, split, "file:line")
+    duplicates: list[str] = []
+    for split in SPLITS:
+        f = root / f"{split}.csv"
+        if not f.exists():
+            continue
+        for line, name, tag in _read_manifest(f):
+            path = _find_video(root, split, name)
+            where = f"{f.name}:{line}"
+            prev = seen.get(path.resolve())
+            if prev is None:
+                seen[path.resolve()] = (tag, split, where)
+                rows.append((path, tag, split))
+            elif prev[1] != split:  # a test leak, or a contradiction of the split
+                raise DatasetError(f"{path}: listed in both {prev[2]} and {where}; a video "
+                                   "belongs to one split")
+            elif prev[0].lower() != tag.lower():
+                raise DatasetError(f"{path}: two tags, {prev[0]} ({prev[2]}) and {tag} "
+                                   f"({where}); a video has one")
+            else:
+                duplicates.append(where)
+    if duplicates:
+        warnings.warn(f"{root}: {len(duplicates)} duplicate row(s) ignored ("
+                      + ", ".join(duplicates[:3]) + (", ..." if len(duplicates) > 3 else "")
+                      + ")", stacklevel=3)
+    classes = resolve_classes(root, [t for _, t, _ in rows], write)
     clips = [_clip(p, t, s, classes) for p, t, s in rows]
+    trained = {c.class_name for c in clips if c.split != "test"}
+    test_only = sorted({c.class_name for c in clips if c.split == "test"} - trained)
+    if test_only and trained:
+        warnings.warn(f"{root / 'test.csv'}: tag(s) found only in test, never trained on: "
+                      + ", ".join(test_only), stacklevel=3)
     if not any(c.split == "val" for c in clips) and val_fraction > 0:
         train = [c for c in clips if c.split == "train"]
         by_class = defaultdict(list)

@@ -329,6 +329,30 @@ def test_no_partial_file_under_its_final_name_during_transfer(server, archive, t
     assert not list(out.rglob(".*.part"))
 
 
+def test_stalled_transfer_prints_a_line_while_it_retries(server, archive, tmp_path):
+    out = tmp_path / "ucf"
+    server.stall_after = _listing_cost(archive) + 100_000
+
+    def unstall() -> None:  # the next request flows; the stalled one stays stuck
+        if server.stalled.wait(20):
+            server.stall_after = None
+
+    helper = threading.Thread(target=unstall)
+    helper.start()
+    try:
+        with pytest.warns(ucf101.RetryWarning) as caught:
+            r = fetch_subset(out, url=_zip_url(server), classes=["Punch"], progress=False,
+                             retries=2, backoff=0.0, timeout=1)
+    finally:
+        server.go.set()
+        helper.join(30)
+    lines = [str(w.message) for w in caught]
+    assert len(lines) == 1
+    assert "stalled, no data for 1 s" in lines[0] and "try 2 of 3" in lines[0]
+    assert _zip_url(server) in lines[0] and "\n" not in lines[0]
+    assert r.fetched == _n_clips("Punch")
+
+
 def test_damaged_clip_is_fetched_again(archive, tmp_path):
     out = tmp_path / "ucf"
     r = fetch_subset(out, url=str(archive), classes=["Punch"], progress=False)

@@ -138,6 +138,25 @@ def test_empty_file(tmp_path):
     assert _reason(p).startswith("empty")
 
 
+def test_fifo_is_named_as_such_not_empty(tmp_path):
+    import os
+
+    p = tmp_path / "pipe.mp4"
+    os.mkfifo(p)
+    assert _reason(p) == "not a video: is a named pipe (FIFO)"  # and returns: no blocking open
+
+
+def test_symlink_loop_and_broken_symlink_are_not_just_missing(tmp_path):
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    assert _reason(a).startswith("symlink loop")
+    dangling = tmp_path / "c.mp4"
+    dangling.symlink_to(tmp_path / "gone.mp4")
+    reason = _reason(dangling)
+    assert reason.startswith("missing: broken symlink") and "gone.mp4" in reason
+
+
 def test_not_a_video(tmp_path):
     p = tmp_path / "notes.avi"
     p.write_text("this is a text file, not a video\n" * 50)

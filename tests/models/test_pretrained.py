@@ -58,6 +58,7 @@ class _Server:
     def __init__(self):
         self.routes: dict[str, list[tuple[str, bytes]]] = {}
         self.hits: list[str] = []
+        self.release = threading.Event()  # ends a "stall" response
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,6 +73,11 @@ class _Server:
                 announced = len(body) * 2 if mode == "cut" else len(body)
                 self.send_header("Content-Length", str(announced))
                 self.end_headers()
+                if mode == "stall":  # half the body, then silence
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    server.release.wait(20)
+                    return
                 self.wfile.write(body)
                 if mode == "cut":  # announce more than is sent, then hang up
                     self.close_connection = True
@@ -91,6 +97,7 @@ class _Server:
 def server():
     s = _Server()
     yield s
+    s.release.set()
     s.httpd.shutdown()
     s.httpd.server_close()
 
@@ -171,6 +178,23 @@ def test_truncated_download_is_detected_and_fetched_again(official, server, tmp_
     prefix = pt.fetch(server.url("/a.tar.gz"), tmp_path)
     assert Path(prefix + ".index").is_file()
     assert len(server.hits) == 2
+    assert not list((tmp_path / "weights").glob("*.part-*"))
+
+
+def test_stalled_download_prints_a_line_and_fetches_again(server, tmp_path, monkeypatch):
+    from vidaction.models import pretrained as pt
+
+    tarball = _tar_bytes({f"{NAME}/ckpt-1.index": b"i" * 5000,
+                          f"{NAME}/ckpt-1.data-00000-of-00001": bytes(range(256)) * 400})
+    server.routes["/s.tar.gz"] = [("stall", tarball), ("ok", tarball)]
+    monkeypatch.setattr(pt, "TIMEOUT", 0.5)
+    url = server.url("/s.tar.gz")
+    with pytest.warns(UserWarning) as caught:
+        prefix = pt.fetch(url, tmp_path)
+    assert Path(prefix + ".index").is_file() and len(server.hits) == 2
+    lines = [str(w.message) for w in caught]
+    assert len(lines) == 1 and url in lines[0]
+    assert "stalled, no data for 0.5 s" in lines[0] and "downloading again" in lines[0]
     assert not list((tmp_path / "weights").glob("*.part-*"))
 
 

@@ -397,6 +397,10 @@ class _NetworkError(Exception):
     """Transient: worth another try."""
 
 
+class RetryWarning(UserWarning):
+    """A network try failed or stalled and is being repeated."""
+
+
 def _retryable() -> tuple[type[BaseException], ...]:
     import requests
     import urllib3
@@ -407,19 +411,44 @@ def _retryable() -> tuple[type[BaseException], ...]:
             zipfile.BadZipFile)
 
 
+def _why(e: BaseException, timeout: float | None) -> str:
+    """One line for a failed try: a read timeout is a stall (the server went quiet)."""
+    import requests
+    import urllib3
+
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    timed_out = (isinstance(e, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError))
+                 or "timed out" in msg.lower())
+    if timed_out:
+        return "stalled, no data for " + (f"{timeout:g} s" if timeout else "too long")
+    for cause, words in (("Connection refused", "connection refused"),
+                         ("Name or service not known", "unknown host"),
+                         ("Temporary failure in name resolution", "unknown host"),
+                         ("Connection reset", "connection reset"),
+                         ("Network is unreachable", "network unreachable")):
+        if cause in msg:
+            return words  # not urllib3's "HTTPConnectionPool(...): Max retries exceeded"
+    return msg
+
+
 def _with_retries(what: str, fn: Callable, retries: int, backoff: float,
-                  on_error: Callable[[], None] | None = None):
+                  on_error: Callable[[], None] | None = None, timeout: float | None = None):
+    """fn(), tried `retries` more times on network errors; each retry says so in a line
+    (a stalled transfer is otherwise a silent minute)."""
     errors = _retryable()
     for attempt in range(retries + 1):
         try:
             return fn()
         except errors as e:
+            why = _why(e, timeout)
             if attempt == retries:
-                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                raise FetchError(f"{what}: failed after {retries + 1} tries: {msg}") from None
+                raise FetchError(f"{what}: failed after {retries + 1} tries: {why}") from None
             if on_error:
                 on_error()
-            time.sleep(backoff * 2 ** attempt)
+            wait = backoff * 2 ** attempt
+            warnings.warn(f"{what}: {why}; retrying in {wait:g} s (try {attempt + 2} of "
+                          f"{retries + 1})", RetryWarning, stacklevel=2)
+            time.sleep(wait)
 
 
 def _file_digest(path: Path) -> tuple[int, int, str]:
@@ -518,7 +547,7 @@ def fetch_subset(
     zf = None
     if listed is None:  # remember the listing: a re-run then needs no request at all
         zf = _with_retries(f"{url}: listing the archive", lambda: _open_archive(url, timeout),
-                           retries, backoff)
+                           retries, backoff, timeout=timeout)
         listed = parse_members(zf.infolist())
         _save_listing(out, url, *listed)
     try:
@@ -634,7 +663,7 @@ def _transfer(zf: zipfile.ZipFile | None, url: str, out: Path, classes: list[str
         todo.sort(key=lambda t: t[1].offset)  # sequential reads of the archive
         for i, (split, m, dest) in enumerate(todo):
             sha = _with_retries(f"{url}: {m.name}", lambda m=m, dest=dest: attempt(m, dest),
-                                retries, backoff, on_error=drop_connection)
+                                retries, backoff, on_error=drop_connection, timeout=timeout)
             result.fetched += 1
             result.bytes_fetched += m.size
             entries.append(_entry(out, split, m, dest, sha))

@@ -87,7 +87,8 @@ def _check_file(path: Path) -> None:
         raise VideoReadError(path, "missing: no such file") from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise VideoReadError(path, "symlink loop: the link resolves to itself") from None
+            raise VideoReadError(path, "symlink loop: following the links never reaches "
+                                       "a file") from None
         raise VideoReadError(path, f"unreadable: {(e.strerror or str(e)).lower()}") from None
     for test, what in _NOT_FILES:
         if test(st.st_mode):

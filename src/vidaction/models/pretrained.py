@@ -16,6 +16,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import warnings
 from pathlib import Path
 
 import vidaction  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
@@ -30,6 +31,7 @@ URL_PATTERN = "https://storage.googleapis.com/tf_model_garden/vision/movinet/mov
 KNOWN_SHA256: dict[str, str] = {}
 
 CHUNK = 1 << 20
+TIMEOUT = 30.0  # seconds without a byte before a download counts as stalled
 
 
 class WeightsError(VidactionError):
@@ -62,13 +64,13 @@ def _download(url: str, dest: Path) -> None:
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
+    got, expected = 0, None
     try:
-        with requests.get(url, stream=True, timeout=30) as r:
+        with requests.get(url, stream=True, timeout=TIMEOUT) as r:
             if r.status_code != 200:
                 raise WeightsError(f"{url} answered HTTP {r.status_code}; pass a local copy "
                                    "with --pretrained PATH")
             expected = int(r.headers.get("Content-Length") or 0) or None
-            got = 0
             with open(tmp, "wb") as f, tqdm(total=expected, unit="B", unit_scale=True,
                                             desc=dest.name, leave=False) as bar:
                 for chunk in r.iter_content(CHUNK):
@@ -80,6 +82,17 @@ def _download(url: str, dest: Path) -> None:
         os.replace(tmp, dest)
     except requests.exceptions.ChunkedEncodingError as e:  # body shorter than announced
         raise _Corrupt(f"{url}: connection dropped mid-download") from e
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
+        # a quiet server: ReadTimeout before the body, ConnectionError(ReadTimeoutError)
+        # inside it; a connection that broke after some bytes is worth another try too
+        stalled = (isinstance(e, requests.exceptions.ReadTimeout)
+                   or "read timed out" in str(e).lower())
+        if not (stalled or got):
+            raise WeightsError(f"could not reach {url} ({type(e).__name__}); download it "
+                               "elsewhere and pass the file with --pretrained PATH") from None
+        at = f"{got / 1e6:.1f}" + (f" of {expected / 1e6:.1f}" if expected else "") + " MB"
+        why = f"stalled, no data for {TIMEOUT:g} s" if stalled else "connection dropped"
+        raise _Corrupt(f"{url}: download {why} at {at}") from e
     except requests.exceptions.RequestException as e:
         raise WeightsError(f"could not reach {url} ({type(e).__name__}); download it elsewhere "
                            "and pass the file with --pretrained PATH") from None
@@ -169,6 +182,7 @@ def fetch(url: str, cache_dir: str | Path | None = None) -> str:
             if attempt == 2:
                 raise WeightsError(f"{e}; download it elsewhere and pass the file with "
                                    "--pretrained PATH") from None
+            warnings.warn(f"{e}; downloading again (try 2 of 2)", stacklevel=2)
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
     try:
         safe_extract(archive, tmp)

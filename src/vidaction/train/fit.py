@@ -26,7 +26,7 @@ from tqdm import tqdm
 import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.pipeline import SkipLog
-from vidaction.data.sources import Clip, Dataset, load_dataset, stratified_split
+from vidaction.data.sources import Clip, Dataset, DatasetError, load_dataset, stratified_split
 from vidaction.errors import UserError, VidactionError
 from vidaction.io.writer import write_atomic
 from vidaction.models.factory import (
@@ -123,6 +123,39 @@ def _splits(ds: Dataset, cfg: TrainConfig) -> tuple[list[Clip], list[Clip], str 
     if not val:
         raise UserError(f"{ds.root}: no val split and too few clips to carve one")
     return train, val, f"no val split: {len(val)} clips carved from train by group"
+
+
+def _unreadable(root: Path, split: str, clips: list[Clip], skips: SkipLog) -> DatasetError:
+    """Every video of a split skipped: training on nothing must not end in "model saved"."""
+    names = {str(c.path) for c in clips}
+    first = next((f"{p}: {r}" for p, r in skips.reasons.items() if p in names), None)
+    return DatasetError(f"{root}: none of the {len(clips)} {split} videos could be read"
+                        + (f" (first: {first})" if first else "") + "; nothing to train on")
+
+
+class ReadGuard(tf_keras.callbacks.Callback):
+    """Counts the batches each epoch really got: a split whose every video was skipped
+    stops the run (before Keeper saves anything of that epoch)."""
+
+    def __init__(self, root: Path, train: list[Clip], val: list[Clip], skips: SkipLog):
+        super().__init__()
+        self.root, self.train, self.val, self.skips = root, train, val, skips
+        self.train_batches = self.val_batches = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.train_batches = self.val_batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.train_batches += 1
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.val_batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.train_batches:
+            raise _unreadable(self.root, "training", self.train, self.skips)
+        if not self.val_batches:
+            raise _unreadable(self.root, "validation", self.val, self.skips)
 
 
 class Diverged(VidactionError):
@@ -278,6 +311,9 @@ def _feature_datasets(parts, cfg: TrainConfig, sampling, train_clips: list[Clip]
         cache = FeatureCache(root, fingerprint, sampling, k)
         feats, ok = compute_features(features_model, clips, sampling, k, cache,
                                      cfg.batch_size, cfg.clip_cache, skips, progress, forward)
+        if not ok.any():
+            raise _unreadable(Path(cfg.data), "training" if training else "validation",
+                              clips, skips)
         labels = np.array([c.label for c in clips])
         out.append(feature_dataset(feats[ok], labels[ok], cfg.batch_size, cfg.seed, training,
                                    epochs=(initial_epoch, cfg.epochs)))
@@ -493,9 +529,11 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
                               cache_dir=cfg.clip_cache, skips=skips)
     steps = math.ceil(len(train_clips) / cfg.batch_size)
+    guard = ReadGuard(ds.root, train_clips, val_clips, skips)
     callbacks = [
         Progress(steps, cfg.epochs, progress),
         tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
+        guard,
         FiniteLoss(lr),
         Keeper(out, ckpt, last, best, patience, skips, before_commit=record),
     ]
@@ -505,8 +543,14 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:
         # The feature dataset holds all remaining epochs back to back (see feature_dataset).
         per_epoch = {"steps_per_epoch": feature_steps} if parts is not None else {}
-        fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
-                      initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, **per_epoch)
+        try:
+            fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
+                          initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
+                          **per_epoch)
+        except ValueError:  # Keras: "Empty logs" when not one training batch came
+            if guard.train_batches:
+                raise
+            raise _unreadable(ds.root, "training", train_clips, skips) from None
 
     _restore_best(model, best_dir, int(ckpt.best_epoch.numpy()))
     save_model(model, out / "model")

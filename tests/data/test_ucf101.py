@@ -342,13 +342,13 @@ def test_stalled_transfer_prints_a_line_while_it_retries(server, archive, tmp_pa
     try:
         with pytest.warns(ucf101.RetryWarning) as caught:
             r = fetch_subset(out, url=_zip_url(server), classes=["Punch"], progress=False,
-                             retries=2, backoff=0.0, timeout=1)
+                             retries=2, backoff=0.0, timeout=2)
     finally:
         server.go.set()
         helper.join(30)
     lines = [str(w.message) for w in caught]
     assert len(lines) == 1
-    assert "stalled, no data for 1 s" in lines[0] and "try 2 of 3" in lines[0]
+    assert "stalled, no data for 2 s" in lines[0] and "try 2 of 3" in lines[0]
     assert _zip_url(server) in lines[0] and "\n" not in lines[0]
     assert r.fetched == _n_clips("Punch")
 

@@ -336,3 +336,16 @@ def test_a_kill_between_the_last_and_best_saves_is_reconciled(data, tmp_path, ca
     assert (run / "checkpoints" / "best" / "ckpt-1.index").exists()
     best = _final_model_is_the_history_best(run)
     assert f"best epoch {best}" in out
+
+
+def test_resumes_keep_rotating_two_checkpoints_without_warnings(done, tmp_path, capsys,
+                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out, as people type it
+    _copy(done, tmp_path / "run")
+    for extra in ([], ["--epochs", "3"], ["--epochs", "4"]):
+        rc, out, err = _resume(Path("run"), *extra, "--no-progress", capsys=capsys)
+        assert rc == 0, err
+        assert "warning" not in err, err
+    last = sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "last").glob("*.index"))
+    assert last == ["ckpt-3.index", "ckpt-4.index"]
+    assert _epochs(tmp_path / "run") == [1, 2, 3, 4]

@@ -367,7 +367,7 @@ def _restore(ckpt, model, last_dir: Path, best_dir: Path, cfg: TrainConfig,
         if problem:
             warn(f"{folder / 'checkpoint'}: garbled ({problem}); rebuilt from the "
                  "checkpoint files beside it")
-    write_state(last_dir, [*intact_up_to(last_dir, epoch - 1, 1), prefix])
+    write_state(last_dir, [*intact_up_to(last_dir, epoch - 1), prefix])
     best_epoch = int(ckpt.best_epoch.numpy())
     want = best_dir / f"ckpt-{best_epoch}"
     if best_epoch and checkpoint_damage(want) is not None:
@@ -384,7 +384,7 @@ def _restore(ckpt, model, last_dir: Path, best_dir: Path, cfg: TrainConfig,
         else:
             warn(f"{want}: the weights of best epoch {best_epoch} are lost; the final "
                  "model will hold the best epoch trained from now on, or the last")
-    write_state(best_dir, intact_up_to(best_dir, epoch, 2))
+    write_state(best_dir, intact_up_to(best_dir, epoch))
     return epoch
 
 

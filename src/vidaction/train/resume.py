@@ -16,6 +16,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from vidaction.data.sources import Dataset
+from vidaction.io.writer import write_atomic
 from vidaction.models.integrity import checkpoint_damage, numbered_checkpoints
 from vidaction.train.run import RunError, read_json, run_classes
 
@@ -155,32 +156,30 @@ def state_problem(folder: Path) -> str | None:
         why = "cannot be parsed"
     if st is None:
         return why
-    latest = Path(st.model_checkpoint_path)
-    latest = latest if latest.is_absolute() else folder / latest
+    latest = Path(st.model_checkpoint_path)  # TensorFlow has joined it to `folder`
     if not Path(f"{latest}.index").is_file():
         return f"names {latest.name}, which is not there"
     return None
 
 
 def write_state(folder: Path, keep: list[str]) -> None:
-    """Point the `checkpoint` state file at `keep` (oldest first), as CheckpointManager
-    would have; files not listed are left alone, never deleted."""
-    import tensorflow as tf
-
+    """Point the `checkpoint` state file at `keep` (oldest first), by names relative to
+    `folder`, as CheckpointManager writes it: with save times later than the preserved
+    mark, so the manager goes on rotating them (keeping the newest two). Files not listed
+    are left alone."""
     if not keep:  # nothing intact to point at: no state file (the files stay)
         (folder / "checkpoint").unlink(missing_ok=True)
         return
-    tf.compat.v1.train.update_checkpoint_state(
-        str(folder), Path(keep[-1]).name, all_model_checkpoint_paths=[Path(p).name
-                                                                      for p in keep])
+    names = [Path(p).name for p in keep]
+    times = [Path(f"{p}.index").stat().st_mtime for p in keep]
+    write_atomic(folder / "checkpoint", "".join([
+        f'model_checkpoint_path: "{names[-1]}"\n',
+        *(f'all_model_checkpoint_paths: "{n}"\n' for n in names),
+        *(f"all_model_checkpoint_timestamps: {t!r}\n" for t in times),
+        f"last_preserved_timestamp: {min(times) - 1!r}\n"]))
 
 
-def intact_up_to(folder: Path, epoch: int, keep: int) -> list[str]:
-    """The newest `keep` intact checkpoints numbered at most `epoch`, oldest first."""
-    out = []
-    for n, prefix in numbered_checkpoints(folder):
-        if n <= epoch and checkpoint_damage(prefix) is None:
-            out.append(prefix)
-            if len(out) == keep:
-                break
-    return out[::-1]
+def intact_up_to(folder: Path, epoch: int) -> list[str]:
+    """The intact checkpoints numbered at most `epoch`, oldest first."""
+    return [prefix for n, prefix in numbered_checkpoints(folder)[::-1]
+            if n <= epoch and checkpoint_damage(prefix) is None]

@@ -338,14 +338,23 @@ def test_a_kill_between_the_last_and_best_saves_is_reconciled(data, tmp_path, ca
     assert f"best epoch {best}" in out
 
 
-def test_resumes_keep_rotating_two_checkpoints_without_warnings(done, tmp_path, capsys,
-                                                               monkeypatch):
-    monkeypatch.chdir(tmp_path)  # a relative --out, as people type it
+def test_resumes_keep_rotating_two_checkpoints_without_warnings(data, done, tmp_path,
+                                                               capsys, monkeypatch):
+    import os
+
+    monkeypatch.chdir(tmp_path)  # a relative --out and --data, as people type them
     _copy(done, tmp_path / "run")
-    for extra in ([], ["--epochs", "3"], ["--epochs", "4"]):
-        rc, out, err = _resume(Path("run"), *extra, "--no-progress", capsys=capsys)
+    (tmp_path / "sub").mkdir()
+    _copy(data, tmp_path / "d")  # the dataset moved
+    for where, extra in ((".", ["--data", "d"]),
+                         ("sub", ["--epochs", "3"]), (".", ["--epochs", "4"])):
+        monkeypatch.chdir(tmp_path / where)
+        rc, out, err = _resume(Path(os.path.relpath(tmp_path / "run")), *extra,
+                               "--no-progress", capsys=capsys)
         assert rc == 0, err
         assert "warning" not in err, err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
+    assert saved["data"] == str(tmp_path / "d")  # absolute: found again from any folder
     last = sorted(p.name for p in (tmp_path / "run" / "checkpoints" / "last").glob("*.index"))
     assert last == ["ckpt-3.index", "ckpt-4.index"]
     assert _epochs(tmp_path / "run") == [1, 2, 3, 4]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import sys
 from collections.abc import Collection
@@ -409,7 +410,8 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
     out.mkdir(parents=True, exist_ok=True)
     write_classes(out / "classes.txt", ds.classes)
     write_json(out / "config.json", {
-        "train": dataclasses.asdict(cfg),
+        # the dataset as an absolute path: --resume or evaluate from another folder
+        "train": {**dataclasses.asdict(cfg), "data": os.path.abspath(cfg.data)},
         "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
                   "num_classes": len(ds.classes),
                   **({"frame_backbone": cfg.frame_backbone or info.frame_backbone}

@@ -11,6 +11,7 @@ before it, with one line, and nothing intact is ever deleted.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -60,7 +61,7 @@ def resume_config(cfg, given: Collection[str]):
         new, old = getattr(cfg, name), getattr(base, name)
         if name == "data":
             if new and Path(new).resolve() != Path(old).resolve():
-                changes[name] = new
+                changes[name] = os.path.abspath(new)
         elif name in CHANGEABLE:
             if new != old:
                 changes[name] = new

@@ -373,7 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="continue the run in --out as it was configured: flags left out "
                          "keep the run's values; --epochs, --patience, --batch-size, "
                          "--data and the cache folders may change, the rest must agree")
-    tr.add_argument("--force", action="store_true", help="replace a run already in --out")
+    tr.add_argument("--force", action="store_true",
+                    help="replace a vidaction run in --out (never any other folder); the "
+                         "old run stays until the new one is complete")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
     tr.set_defaults(func=_cmd_train)
 

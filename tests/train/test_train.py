@@ -91,13 +91,18 @@ def test_existing_run_needs_force(data, tmp_path):
     from vidaction.train import train
 
     out = tmp_path / "run"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
+    train(_cfg(data, out, epochs=1), progress=False)
     with pytest.raises(VidactionError, match="--force"):
         train(_cfg(data, out, epochs=1), progress=False)
-    assert (out / "notes.txt").read_text() == "mine"
-    train(_cfg(data, out, epochs=1), force=True, progress=False)
-    assert not (out / "notes.txt").exists() and (out / "model").is_dir()
+    train(_cfg(data, out, epochs=2), force=True, progress=False)
+    assert len(json.loads((out / "history.json").read_text())["epochs"]) == 2
+    # a folder that is not a run is never wiped, --force or not (tests/train/test_run_folder)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(VidactionError, match="not a vidaction run"):
+        train(_cfg(data, mine, epochs=1), force=True, progress=False)
+    assert (mine / "notes.txt").read_text() == "mine"
 
 
 # A line from TensorFlow's loggers: tsl's C++ format, abseil's, or Python's.

@@ -40,6 +40,11 @@ class ModelInfo:
     resize: str = "letterbox"  # default frame fitting (SamplingConfig.resize)
     frame_backbone: str | None = None  # per-frame CNN models: the default --frame-backbone
     lr: float = 1e-3  # default Adam learning rate
+    # What --frames and --size may be (checked before a run folder is touched: check_input).
+    min_frames: int = 1
+    min_size: int = 16
+    max_frames: int = 512
+    max_size: int = 1024
 
     @property
     def params(self) -> int:
@@ -86,8 +91,10 @@ for _stream in (False, True):
     for _id, _res in mv.RESOLUTION.items():
         _name = f"movinet-{_id}" + ("-stream" if _stream else "")
         MODELS[_name] = _movinet_factory(_id, _stream)
+        # min_size 32: the backbone halves the frame five times; below 32 every stage
+        # after the stem sees one pixel.
         _INFO[_name] = ModelInfo(_name, _res, mv.DEFAULT_FRAMES, True,
-                                 _DESCRIPTIONS[_stream].format(u=_id.upper()))
+                                 _DESCRIPTIONS[_stream].format(u=_id.upper()), min_size=32)
 
 
 # Trained from scratch (no pretrained weights): SPEC.md, Models 2.
@@ -101,7 +108,7 @@ _INFO["r2plus1d"] = ModelInfo("r2plus1d", 224, 10, False,
 MODELS["rgb-diff"] = rgb_diff_factory
 _INFO["rgb-diff"] = ModelInfo("rgb-diff", 48, 8, False,
                               "frame differences stacked in time order -> small 2-D CNN; "
-                              "fast from scratch")
+                              "fast from scratch", min_frames=2)
 
 # A frozen ImageNet CNN per frame (SPEC.md, Models 3 and 4); --frame-backbone picks the CNN.
 MODELS["cnn-rnn"] = cnn_rnn_factory
@@ -157,6 +164,20 @@ def model_info(name: str) -> ModelInfo:
     return _INFO[name]
 
 
+def check_input(name: str, frames: int, size: int) -> None:
+    """Refuse frames per clip and a frame side `name` cannot take, as a flag error (the
+    per-frame CNN's own minimum is resolve_frame_backbone's). 16 px is the least the
+    from-scratch models take, rgb-diff needs two frames to take a difference of; the
+    maxima are typo guards: past them one clip batch no longer fits in memory."""
+    info = model_info(name)
+    if not info.min_size <= size <= info.max_size:
+        raise UserError(f"--size {size}: {name} takes frames of {info.min_size}x"
+                        f"{info.min_size} to {info.max_size}x{info.max_size} pixels")
+    if not info.min_frames <= frames <= info.max_frames:
+        raise UserError(f"--frames {frames}: {name} takes {info.min_frames} to "
+                        f"{info.max_frames} frames per clip")
+
+
 def create_model(name: str, num_classes: int, *, frames: int | None = None,
                  size: int | None = None, pretrained: str = "none",
                  weights_url: str | None = None, cache_dir: str | Path | None = None,
@@ -190,6 +211,7 @@ def create_model(name: str, num_classes: int, *, frames: int | None = None,
         raise UserError(f"unknown conv_impl {conv_impl!r}; choose from {', '.join(CONV_IMPLS)}")
     extra = {}
     frame_backbone = resolve_frame_backbone(name, frame_backbone, size)
+    check_input(name, frames, size)
     if frame_backbone:
         extra["frame_backbone"] = frame_backbone
     with _dtype_policy(precision):
@@ -269,8 +291,11 @@ def count_params(name: str) -> int:
     import tf_keras
 
     # Parameters do not depend on the frame size; InceptionV3 accepts nothing under 75.
-    size = 75 if model_info(name).frame_backbone else 32
-    model = create_model(name, mv.KINETICS600, frames=1, size=size, freeze_backbone=False)
+    # Nor on the frames, but for rgb-diff, whose first convolution reads all of them.
+    info = model_info(name)
+    size = 75 if info.frame_backbone else 32
+    frames = info.frames if name == "rgb-diff" else 1
+    model = create_model(name, mv.KINETICS600, frames=frames, size=size, freeze_backbone=False)
     return int(sum(tf_keras.backend.count_params(w) for w in model.weights))
 
 
@@ -310,7 +335,6 @@ def save_model(model, path: str | Path) -> Path:
             raise write_error(e, path / "weights") from None
         (tmp / "model.json").write_text(config + "\n")
     return path
-
 
 
 def load_model(path: str | Path):

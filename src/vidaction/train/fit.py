@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -408,7 +407,7 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
     from vidaction.data.sources import write_classes
 
     out.mkdir(parents=True, exist_ok=True)
-    write_classes(out / "classes.txt", ds.classes)
+    # config.json first: it is what marks the folder as a run (see train.folder)
     write_json(out / "config.json", {
         # the dataset as an absolute path: --resume or evaluate from another folder
         "train": {**dataclasses.asdict(cfg), "data": os.path.abspath(cfg.data)},
@@ -423,6 +422,7 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
                     "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
         "vidaction": vidaction.__version__,
     })
+    write_classes(out / "classes.txt", ds.classes)
 
 
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
@@ -432,21 +432,53 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     With `resume`, the run's config.json supplies every setting except those named in
     `given` (the flags the user typed; None: the settings off TrainConfig's defaults),
     which must agree with the run or be ones that may change (see train.resume).
+
+    The run folder is locked while training writes it (a second writer is refused), and
+    nothing is written before the flags, the model's limits and the dataset are known to
+    be right. `force` replaces a vidaction run, never any other folder, and the old run
+    stays until the new one is complete (see train.folder).
     """
+    from vidaction.train.folder import RunFolder
+
+    what = "train --resume" if resume else "train --force" if force else "train"
+    folder = RunFolder(cfg.out, force=force, what=what)
+    try:
+        _train(cfg, resume, folder, progress, given)
+    except BaseException:
+        folder.abort()
+        raise
+    return folder.commit()
+
+
+def _check_recipe(cfg: TrainConfig, info, pretrained: str) -> None:
+    """What create_model and the fine-tuning set-up would refuse, refused before the run
+    folder is touched."""
+    if pretrained != "none" and not info.pretrained:
+        raise UserError(f"{cfg.model} trains from scratch: no pretrained weights exist for it "
+                        "(use --pretrained none)")
+    if pretrained not in ("none", "auto") and not Path(pretrained).expanduser().exists() \
+            and not Path(str(pretrained) + ".index").exists():
+        raise UserError(f"--pretrained: {pretrained} is neither 'none', 'auto' nor an "
+                        "existing tarball or checkpoint")
+    if cfg.unfreeze_top and not cfg.model.startswith("movinet"):
+        raise UserError(f"--unfreeze-top fine-tunes MoViNet backbone blocks; {cfg.model} has "
+                        "none (use --train-backbone)")
+
+
+def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
+           given: Collection[str] | None) -> None:
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import SamplingConfig
     from vidaction.models import create_model, model_info, save_model, unfreeze_top_blocks
+    from vidaction.models.factory import check_input
+    from vidaction.train.folder import check_apart
 
     out = Path(cfg.out)
     run_config, changes = None, {}
     if resume:
+        folder.lock_for_resume()
         cfg, run_config, changes = resume_config(
             cfg, given_fields(cfg) if given is None else given)
-    elif out.exists() and any(out.iterdir()):
-        if not force:
-            raise RunError(f"{out} already holds a run; --resume continues it, --force "
-                           "replaces it")
-        shutil.rmtree(out)
     cfg.validate()
     info = model_info(cfg.model)
     frames, size = cfg.frames or info.frames, cfg.size or info.size
@@ -455,6 +487,15 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     patience = cfg.patience or info.patience
     lr = cfg.lr or info.lr
     resolve_frame_backbone(cfg.model, cfg.frame_backbone, size)  # before any run folder
+    check_input(cfg.model, frames, size)
+    _check_recipe(cfg, info, pretrained)
+    precision = resolve_precision(cfg.precision)
+    if precision == "mixed_float16" and cfg.unfreeze_top:
+        raise UserError("--unfreeze-top with mixed_float16 needs two loss-scaled optimizers, "
+                        "which is not supported: use --precision mixed_bfloat16 or float32")
+    check_apart(out, cfg.data)
+    if not resume:
+        folder.check()  # not a vidaction run, or a run without --force: refused, untouched
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     if resume:  # the run's class ids, whatever order the dataset lists them in today
@@ -465,16 +506,13 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
         augment = AugmentConfig(flip=not mirror_sensitive(ds.classes))
         if not augment.flip:
             print("augmentation: no horizontal flips, the classes include a left/right pair")
+    out = folder.begin()  # locked; --force trains beside the old run (train.folder)
     if not resume:
         _write_config(out, cfg, ds, info, frames, size, pretrained, sampling, augment,
                       train_clips, val_clips, note)
     if note:
         print(note)
 
-    precision = resolve_precision(cfg.precision)
-    if precision == "mixed_float16" and cfg.unfreeze_top:
-        raise UserError("--unfreeze-top with mixed_float16 needs two loss-scaled optimizers, "
-                        "which is not supported: use --precision mixed_bfloat16 or float32")
     if precision != "float32":
         print(f"precision: {precision} (variables and logits stay float32)")
     if info.frame_backbone and pretrained == "none" and cfg.freeze_backbone:
@@ -561,7 +599,7 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     write_history(out, json.loads(ckpt.history.numpy().decode()))  # as the checkpoint says
     if skips.total:
         print(f"skipped {len(skips.counts)} unreadable file(s) during training; "
-              f"see {out / 'history.json'}")
+              f"see {folder.path / 'history.json'}")
     print(f"best epoch {int(ckpt.best_epoch.numpy())} "
-          f"(val_loss {float(ckpt.best_val_loss.numpy()):.4f}); model saved in {out / 'model'}")
-    return out
+          f"(val_loss {float(ckpt.best_val_loss.numpy()):.4f}); model saved in "
+          f"{folder.path / 'model'}")

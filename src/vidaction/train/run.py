@@ -7,6 +7,8 @@
     RUN/tensorboard/    TensorBoard event files
     RUN/checkpoints/    last/ (model + optimizer + epoch, for --resume), best/ (weights)
     RUN/model/          the final model (best validation weights): model.json + weights
+    RUN/eval/           what `vidaction evaluate` writes (eval/<split>/)
+    RUN/.vidaction.lock the one-writer lock (see vidaction.train.folder)
 """
 
 from __future__ import annotations

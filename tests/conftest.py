@@ -98,3 +98,24 @@ def sequential_digests(path: Path) -> list[str]:
 
     with av.open(str(path)) as c:
         return [frame_digest(_PyAVReader.to_rgb(None, fr, None)) for fr in c.decode(video=0)]
+
+
+# ---- a tiny rendered dataset and a training config that trains on it in seconds ----------
+
+TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
+            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from vidaction.data.builtin import render_dataset
+
+    return render_dataset(tmp_path_factory.mktemp("data") / "tiny", progress=False, **TINY)
+
+
+def tiny_config(data, out, **kw):
+    from vidaction.train import TrainConfig
+
+    base = dict(data=str(data), out=str(out), model="r2plus1d", epochs=2, batch_size=3,
+                frames=4, frame_step=3, size=32, patience=5)
+    return TrainConfig(**{**base, **kw})

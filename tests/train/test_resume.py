@@ -9,11 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_config
 from vidaction.cli import main
-from vidaction.data.builtin import render_dataset
 
-TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
-            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
 FLAGS = ["--model", "r2plus1d", "--batch-size", "3", "--frames", "4", "--frame-step", "3",
          "--size", "32", "--patience", "5", "--no-progress"]
 
@@ -22,17 +20,7 @@ class Killed(BaseException):
     """Stands in for SIGKILL at a chosen point (BaseException: nothing catches it)."""
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return render_dataset(tmp_path_factory.mktemp("data") / "tiny", progress=False, **TINY)
-
-
-def _cfg(data, out, **kw):
-    from vidaction.train import TrainConfig
-
-    base = dict(data=str(data), out=str(out), model="r2plus1d", epochs=2, batch_size=3,
-                frames=4, frame_step=3, size=32, patience=5)
-    return TrainConfig(**{**base, **kw})
+_cfg = tiny_config
 
 
 @pytest.fixture(scope="module")

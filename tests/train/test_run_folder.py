@@ -13,26 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from vidaction.data.builtin import render_dataset
+from conftest import tiny_config
 from vidaction.errors import UserError, VidactionError
 
-TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
-            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
 FAST = ["--model", "rgb-diff", "--batch-size", "3", "--frames", "4", "--frame-step", "3",
         "--size", "32", "--no-progress"]
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return render_dataset(tmp_path_factory.mktemp("data") / "tiny", progress=False, **TINY)
-
-
 def _cfg(data, out, **kw):
-    from vidaction.train import TrainConfig
-
-    base = dict(data=str(data), out=str(out), model="rgb-diff", epochs=1, batch_size=3,
-                frames=4, frame_step=3, size=32, patience=5)
-    return TrainConfig(**{**base, **kw})
+    return tiny_config(data, out, **{"model": "rgb-diff", "epochs": 1, **kw})
 
 
 @pytest.fixture(scope="module")

@@ -9,24 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from vidaction.data.builtin import render_dataset
+from conftest import tiny_config
 from vidaction.errors import VidactionError
 
-TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=6, size=32, seconds=0.8,
-            fps=25, seed=3, splits=(0.5, 0.25, 0.25))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return render_dataset(tmp_path_factory.mktemp("data") / "tiny", progress=False, **TINY)
-
-
-def _cfg(data, out, **kw):
-    from vidaction.train import TrainConfig
-
-    base = dict(data=str(data), out=str(out), model="r2plus1d", epochs=2, batch_size=3,
-                frames=4, frame_step=3, size=32, patience=5)
-    return TrainConfig(**{**base, **kw})
+_cfg = tiny_config
 
 
 def test_train_writes_a_complete_run_and_load_run_predicts_the_same(data, tmp_path):

@@ -112,11 +112,10 @@ def test_resume_after_sigkill(data, tmp_path):
     while time.time() < deadline and proc.poll() is None and not committed.exists():
         time.sleep(0.05)
     assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
-    time.sleep(0.3)  # inside epoch 2
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # epoch 1 is committed: in epoch 2, or just before
     proc.wait()
-    done = len(json.loads(hist.read_text())["epochs"])
-    assert 1 <= done < 3
+    done = len(json.loads(hist.read_text())["epochs"]) if hist.exists() else 0
+    assert done < 3
     assert not (out / "model").exists()
 
     # the user's environment: no TF_CPP_MIN_LOG_LEVEL of the test session's
@@ -126,7 +125,10 @@ def test_resume_after_sigkill(data, tmp_path):
                        env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     assert not TF_LOG_LINE.search(r.stderr), r.stderr[-2000:]  # a quiet terminal
-    assert f"resuming {out} after epoch {done}" in r.stdout
+    resumed = re.search(rf"resuming {re.escape(str(out))} after epoch (\d+)", r.stdout)
+    # the epoch's checkpoint is its commit point and carries its history: a kill between it
+    # and history.json resumes after that epoch, which history.json did not list yet
+    assert resumed and 1 <= int(resumed.group(1)) in (done, done + 1), r.stdout
     epochs = json.loads(hist.read_text())["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
     best = min(epochs, key=lambda e: e["val_loss"])

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.data.sampling import SamplingConfig
+from vidaction.io.writer import os_reason
 
 # Bumped when the entry layout changes: part of every key, so old entries are never read.
 FORMAT = "v2"
@@ -108,11 +109,6 @@ def _matches(shape: tuple, want: Sequence[int | None] | None) -> bool:
                                            for s, w in zip(shape, want, strict=True))
 
 
-def _reason(e: OSError) -> str:
-    """"no space left on device", not "[Errno 28] No space left on device: '/x/.tmp'"."""
-    return e.strerror.lower() if e.strerror else str(e)
-
-
 _warned: set[tuple[str, str]] = set()  # (what, folder): a train and a val store share one
 _warned_lock = threading.Lock()
 
@@ -149,8 +145,8 @@ class CacheStore:
         with self._lock:
             first, self.writable = self.writable, False
         if first and _first_time("write", self.dir):
-            warnings.warn(f"{self.kind} cache: cannot write {path}: {_reason(e)}; going on "
-                          "without storing new entries", stacklevel=3)
+            warnings.warn(f"{self.kind} cache: cannot write {path}: {os_reason(e).lower()}; "
+                          "going on without storing new entries", stacklevel=3)
 
     def read(self, f: Path, spec: Sequence[tuple[Sequence[int | None] | None, np.dtype | type]],
              finite: bool = False) -> list[np.ndarray] | None:
@@ -185,7 +181,7 @@ class CacheStore:
         except OSError:
             pass
         if _first_time("damaged", self.dir):
-            reason = _reason(e) if isinstance(e, OSError) else str(e)
+            reason = os_reason(e).lower() if isinstance(e, OSError) else str(e)
             warnings.warn(f"{self.kind} cache: {f}: damaged entry ({reason}); recomputed "
                           "(further damaged entries are recomputed without a warning)",
                           stacklevel=3)

@@ -413,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     for (name, a, _, b, _, c, d), r in zip(rows, results["formats"].values(), strict=True):
         print(f"| {name} ({r['keyframe_interval']}) | {a:.1f} | {b:.1f} | {c:.1f} | {d:.0f} | "
               f"{b / a:.1f}x | {b / c:.2f} | {d / a:.0f}x |")
-    for name, r in results["formats"].items():
+    for name, r in results["formats"].items():  # what each row measured besides the rates
         if "skip_speedup" in r:
             print(f"{name}: without skipping unreferenced frames "
                   f"{r['b_ours_no_skip_clips_per_s']:.1f} clips/s "
@@ -423,12 +423,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['c_raw_decode_skip_clips_per_s']:.1f}; frames decoded per clip "
                   f"{r['frames_decoded_per_clip']:.1f}, without skipping "
                   f"{r['frames_decoded_per_clip_no_skip']:.1f}")
-    for name, r in results["formats"].items():
         if "index_cost" in r:
             ic = r["index_cost"]
             print(f"{name}: indexing one file from its packets {ic['packets_ms']:.1f} ms, by "
                   f"decoding it {ic['decoded_ms']:.1f} ms (once per file, then from disk)")
-    for name, r in results["formats"].items():
         if "b_before_clips_per_s" in r:
             print(f"{name}: reader at {r['before']}: {r['b_before_clips_per_s']:.1f} clips/s "
                   f"({r['before_over_a']:.1f}x the reference); now {r['b_ours_clips_per_s']:.1f}"

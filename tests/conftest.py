@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -70,6 +71,15 @@ def real_media_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "media" / "real"
 
 
+def real_video_paths() -> list[Path]:
+    """The real videos, for a test that takes them all at once; skips naming the folder
+    where it is absent."""
+    paths = [p.values[0] for p in real_videos()]
+    if paths == [None]:
+        pytest.skip(f"no real videos in {real_media_dir()} (set VIDACTION_TEST_MEDIA)")
+    return paths
+
+
 def real_videos() -> list:
     """One pytest param per real video; one skipped param naming the folder if it is absent."""
     from vidaction.io import VIDEO_EXTENSIONS
@@ -119,3 +129,29 @@ def tiny_config(data, out, **kw):
     base = dict(data=str(data), out=str(out), model="r2plus1d", epochs=2, batch_size=3,
                 frames=4, frame_step=3, size=32, patience=5)
     return TrainConfig(**{**base, **kw})
+
+
+# ---- a full disk, for writes through a module's `open` -------------------------------------
+
+class _FullDiskFile:
+    """A file opened for writing whose writes fail as on a full disk."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+def full_disk_open(path, mode="r", *args, **kw):
+    """`open` for monkeypatching into a module: reads work, every write fails with ENOSPC."""
+    import builtins
+
+    f = builtins.open(path, mode, *args, **kw)
+    return _FullDiskFile(f) if "w" in mode else f

@@ -173,11 +173,9 @@ def test_json_and_verbose_give_each_file(tmp_path):
 def test_every_real_recording_is_readable(tmp_path, full):
     """The shared real files (UCF101 packed B-frames, H.264 in AVI, MKV, MP4), laid out as a
     dataset of links: each one is readable, with the frames of a sequential decode."""
-    from conftest import real_media_dir, real_videos, sequential_digests
+    from conftest import real_video_paths, sequential_digests
 
-    paths = [p.values[0] for p in real_videos()]
-    if paths == [None]:
-        pytest.skip(f"no real videos in {real_media_dir()}")
+    paths = real_video_paths()
     for p in paths:
         (tmp_path / p.stem).mkdir()
         (tmp_path / p.stem / p.name).symlink_to(p)
@@ -190,3 +188,13 @@ def test_every_real_recording_is_readable(tmp_path, full):
         got = files[str(tmp_path / p.stem / p.name)]
         assert got["ok"], (p.name, got["reason"])
         assert got["frames"] == len(sequential_digests(p)), p.name
+
+
+@pytest.mark.parametrize("flags,words", [(["--quick", "--full"], "not allowed with"),
+                                         (["--frames", "0"], "must be at least 1"),
+                                         (["--frame-step", "-3"], "must be at least 1")])
+def test_contradicting_or_out_of_range_check_flags_are_one_line(tmp_path, flags, words):
+    make_video(tmp_path / "clap" / "a.mp4", 10)
+    r = _run("data", "check", str(tmp_path), *flags)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert words in r.stderr.strip().splitlines()[-1]

@@ -1,5 +1,3 @@
-import builtins
-import errno
 import logging
 import os
 import warnings
@@ -7,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import frame_id
+from conftest import frame_id, full_disk_open
 from vidaction.data import cache as cache_module
 from vidaction.data.cache import ClipCache, clip_key, encode_entry, file_identity
 from vidaction.data.pipeline import SkipLog, make_dataset, to_float01
@@ -154,32 +152,11 @@ def test_with_mask_and_float_conversion(videos):
     assert f.dtype == np.float32 and 0.0 <= f.min() and f.max() <= 1.0
 
 
-class _FullDisk:
-    """A file whose writes fail as on a full disk."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.f.close()
-
-
-def _full_disk_open(path, mode="r", *args, **kw):
-    f = builtins.open(path, mode, *args, **kw)
-    return _FullDisk(f) if "w" in mode else f
-
-
 @pytest.mark.parametrize("training", [False, True])
 def test_cache_on_a_full_disk_warns_once_and_skips_no_video(videos, tmp_path, monkeypatch,
                                                             training):
     cache_dir = tmp_path / "cache"
-    monkeypatch.setattr(cache_module, "open", _full_disk_open, raising=False)
+    monkeypatch.setattr(cache_module, "open", full_disk_open, raising=False)
     skips = SkipLog()
     ds = make_dataset(videos, CFG, training=training, batch_size=3, seed=1,
                       cache_dir=cache_dir, skips=skips)

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import id_frame, make_video, real_media_dir, real_videos
+from conftest import id_frame, make_video, real_video_paths
 from vidaction.cli import main
 from vidaction.data.builtin import render_dataset
 from vidaction.infer.predict import expand_inputs
@@ -200,9 +200,7 @@ def test_every_real_recording_is_predicted(run, capsys):
     phone MP4): each one predicts, with the frame count of a full sequential decode."""
     import av
 
-    paths = [p.values[0] for p in real_videos()]
-    if paths == [None]:
-        pytest.skip(f"no real videos in {real_media_dir()}")
+    paths = real_video_paths()
     rc = main(["predict", run, *map(str, paths), "--json", "--no-progress"])
     out, err = capsys.readouterr()
     assert rc == 0, err

@@ -1,14 +1,13 @@
 """A split that ends up empty (every video unreadable) fails the run; a cache that cannot
 be written is no reason to skip a video."""
 
-import builtins
-import errno
 import json
 import shutil
 import warnings
 
 import pytest
 
+from conftest import full_disk_open
 from vidaction.data.builtin import render_dataset
 from vidaction.data.sources import DatasetError
 
@@ -48,24 +47,7 @@ def test_train_with_a_clip_cache_on_a_full_disk_skips_nothing(pristine, tmp_path
     from vidaction.data import cache as cache_module
     from vidaction.train import train
 
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            raise OSError(errno.ENOSPC, "No space left on device")
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-    def full_open(path, mode="r", *a, **k):
-        f = builtins.open(path, mode, *a, **k)
-        return Full(f) if "w" in mode else f
-
-    monkeypatch.setattr(cache_module, "open", full_open, raising=False)
+    monkeypatch.setattr(cache_module, "open", full_disk_open, raising=False)
     cache = tmp_path / "clips"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

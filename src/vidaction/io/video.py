@@ -548,18 +548,23 @@ class _PyAVReader:
         if skip and self._pos_of is None:
             self._pos_of = {int(p): i for i, p in enumerate(self.index.pts)}
         pos = self._pos_of or {}
+        skipping = False
+        if skip:
+            cc.skip_frame = "DEFAULT"  # whatever an earlier, abandoned decode left
         try:
             for packet in self.container.demux(self.stream):
                 if skip:
                     wanted = packet.pts is None or pos.get(int(packet.pts), -1) in self._need
-                    cc.skip_frame = "DEFAULT" if wanted else "NONREF"
+                    if skipping == wanted:  # set only when it changes: once per run of packets
+                        skipping = not wanted
+                        cc.skip_frame = "NONREF" if skipping else "DEFAULT"
                 for frame in packet.decode():
                     self.decoded += 1
                     yield frame
         except av.error.FFmpegError as e:
             raise VideoReadError(self.path, f"truncated or corrupt: {_ffmpeg_msg(e)}") from None
         finally:
-            if skip:
+            if skipping:
                 cc.skip_frame = "DEFAULT"
 
     def _seek(self, k: int) -> None:

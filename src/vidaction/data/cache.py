@@ -216,6 +216,8 @@ class ClipCache:
         self.dir = self.store.dir
         self.hits = 0
         self.misses = 0
+        # tf.data calls get() from several threads: `+=` on an attribute is not atomic.
+        self._count_lock = threading.Lock()
 
     def _file(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key}.npy"
@@ -226,11 +228,12 @@ class ClipCache:
         # Plain .npy records and a CRC-32: np.savez would also CRC-check every read, but
         # through zipfile, which cost more than the read itself.
         got = self.store.read(self._file(key), [(shape, np.uint8), ((shape[0],), np.bool_)])
-        if got is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return got[0], got[1]
+        with self._count_lock:
+            if got is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+        return None if got is None else (got[0], got[1])
 
     def put(self, key: str, clip: np.ndarray, mask: np.ndarray) -> bool:
         """Store a clip; False (warned once) when the cache cannot be written."""

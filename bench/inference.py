@@ -151,9 +151,9 @@ def main() -> None:
     from vidaction.data.sampling import SamplingConfig
     from vidaction.errors import VidactionError
     from vidaction.export import export_run
-    from vidaction.export.tflite import TFLiteRun
     from vidaction.models import create_model
-    from vidaction.train.run import Run, write_json
+    from vidaction.models.litert import TFLiteRun
+    from vidaction.models.run import Run, write_json
 
     s = args.size
     load = os.getloadavg()

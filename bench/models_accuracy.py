@@ -114,8 +114,8 @@ def main() -> None:
 
     from vidaction.data.builtin import render_dataset
     from vidaction.models import model_info
+    from vidaction.models.run import write_json
     from vidaction.train import TrainConfig, train
-    from vidaction.train.run import write_json
 
     work = Path(args.work or tempfile.mkdtemp(prefix="vidaction-acc-"))
     t0 = time.perf_counter()

@@ -75,7 +75,7 @@ def main() -> None:
               "vidaction": vidaction.__version__, "rows": rows,
               "base_over_stream": round(ratio, 2),
               "base_fast_over_stream": round(fast_ratio, 2)}
-    from vidaction.train.run import write_json
+    from vidaction.models.run import write_json
 
     out = Path(args.out)
     write_json(out, result)  # temporary name, then rename

@@ -169,7 +169,7 @@ def main() -> None:
         if max(load_before[0], load_after[0]) > (os.cpu_count() or 1) else "idle",
         "note": args.note, "wall_s": round(time.perf_counter() - t0, 1), "rows": rows,
     }
-    from vidaction.train.run import write_json
+    from vidaction.models.run import write_json
 
     out = Path(args.out)
     write_json(out, result)  # temporary name, then rename

@@ -63,7 +63,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from vidaction.data.builtin import BUILTIN_CLASSES, render_dataset
-    from vidaction.train.run import write_json
+    from vidaction.models.run import write_json
 
     work = Path(args.work)
     data = render_dataset(work / f"transfer-data-{args.classes}x{args.clips_per_class}",

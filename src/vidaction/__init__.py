@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # `vidaction.load_run(RUN)` without importing TensorFlow for every `import vidaction`.
     if name == "load_run":
-        from vidaction.train.run import load_run
+        from vidaction.models.run import load_run
 
         return load_run
     raise AttributeError(f"module 'vidaction' has no attribute {name!r}")

@@ -151,8 +151,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
-    from vidaction.infer.load import load_predictor
     from vidaction.infer.stream import check_streamable, open_source, stream
+    from vidaction.models.predictor import load_predictor
 
     check_streamable(args.run)  # before the model loads (seconds) or a camera opens
     source = open_source(args.source, reconnects=args.reconnects)

@@ -36,9 +36,9 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
     from vidaction.data.builtin import preview_dataset, render_dataset
     from vidaction.data.check import check_dataset, format_report
     from vidaction.evaluate.run import evaluate_run, format_summary
-    from vidaction.infer.load import sampling_config
     from vidaction.infer.overlay import overlay_video
     from vidaction.infer.predict import predict_video
+    from vidaction.models.predictor import sampling_config
     from vidaction.train import TrainConfig, load_run
     from vidaction.train import train as train_run
 

@@ -175,7 +175,7 @@ def test_non_finite_model_outputs_are_refused_in_one_line(trained, tmp_path, cap
     assert not (bad / "eval").exists()
 
     # finite weights, NaN outputs anyway: the video is named
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     monkeypatch.setattr(Run, "predict_logits", lambda self, clips: np.full(
         (len(clips), 3), np.nan, np.float32))

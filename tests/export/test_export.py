@@ -37,7 +37,7 @@ def tiny_run(data, tmp_path_factory):
     """A small Conv3D clip model laid out like a run: the whole-clip TFLite path."""
     import tf_keras
 
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     tf_keras.utils.set_random_seed(0)
     clip = tf_keras.Input((T, S, S, 3), name="clip")
@@ -52,7 +52,7 @@ def tiny_run(data, tmp_path_factory):
 def r2_run(data, tmp_path_factory):
     """r2plus1d laid out like a run folder (what `vidaction export RUN` reads)."""
     from vidaction.models import create_model, save_model
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     path = tmp_path_factory.mktemp("r2") / "run"
     model = create_model("r2plus1d", 3, frames=T, size=S)
@@ -105,7 +105,7 @@ def test_unconvertible_model_fails_in_one_line_and_writes_nothing(r2_run, tmp_pa
 
 def test_tflite_float_dynamic_int8_match_keras(tiny_run, batch, tmp_path):
     from vidaction.export import export_run
-    from vidaction.export.tflite import TFLiteRun
+    from vidaction.models.litert import TFLiteRun
 
     want = tiny_run.predict_logits(batch)
     lite = TFLiteRun(export_run(tiny_run, "tflite", tmp_path / "c.tflite", progress=False))
@@ -129,7 +129,7 @@ def test_tflite_float_dynamic_int8_match_keras(tiny_run, batch, tmp_path):
 
 def test_int8_needs_the_training_clips(tiny_run, tmp_path):
     from vidaction.export import export_run
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     moved = Run(tiny_run.path, tiny_run.model, CLASSES,
                 {**tiny_run.config, "train": {"data": str(tmp_path / "gone")}})
@@ -181,7 +181,7 @@ def test_export_flag_mistakes_one_line(r2_run, tmp_path, capsys):
 
 
 def test_tflite_run_needs_its_config(tmp_path):
-    from vidaction.export.tflite import TFLiteRun
+    from vidaction.models.litert import TFLiteRun
 
     lone = tmp_path / "lone.tflite"
     lone.write_bytes(b"\x00" * 64)

@@ -130,8 +130,8 @@ def test_odd_but_valid_inputs_are_predicted(run, odd, capsys):
 def test_json_probabilities_are_the_mean_over_k_clips(run, tmp_path, capsys):
     import vidaction
     from vidaction.data.sampling import sample_clips
-    from vidaction.evaluate.scoring import softmax
-    from vidaction.infer.load import sampling_config
+    from vidaction.models.predictor import sampling_config
+    from vidaction.models.scoring import softmax
 
     video = make_video(tmp_path / "v.mp4", 50)
     rc = main(["predict", run, str(video), "--json", "--top-k", "2", "--clips", "3"])
@@ -218,7 +218,7 @@ def test_non_finite_outputs_are_refused_not_printed_as_nan(run, tmp_path, capsys
     import shutil
 
     from vidaction.models import load_model, save_model
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     videos = [str(make_video(tmp_path / f"v{i}.mp4", 20)) for i in range(2)]
     bad = tmp_path / "nan-run"

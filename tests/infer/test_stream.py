@@ -22,7 +22,7 @@ def stream_run(tmp_path_factory):
     from vidaction.data.builtin import render_dataset
     from vidaction.data.sampling import SamplingConfig
     from vidaction.models import create_model, save_model
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     root = tmp_path_factory.mktemp("streamrun")
     data = render_dataset(root / "data", classes=CLASSES, clips_per_class=2, size=S,
@@ -59,7 +59,7 @@ def tflite_float(stream_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def clip_run(tmp_path_factory):
     from vidaction.models import create_model
-    from vidaction.train.run import Run
+    from vidaction.models.run import Run
 
     path = tmp_path_factory.mktemp("cliprun") / "run"
     path.mkdir()
@@ -268,7 +268,7 @@ def _agree_top1(want: np.ndarray, got: np.ndarray, margin: float = 1e-3) -> None
 
 
 def test_tflite_stream_export_equals_the_keras_clip(stream_run, tflite_float):
-    from vidaction.export.tflite import TFLiteRun
+    from vidaction.models.litert import TFLiteRun
 
     assert tflite_float.with_suffix(".labels.txt").read_text().split() == CLASSES
     config = json.loads(tflite_float.with_suffix(".json").read_text())
@@ -291,8 +291,8 @@ def test_tflite_stream_export_equals_the_keras_clip(stream_run, tflite_float):
 
 
 def test_predict_and_stream_take_the_tflite(stream_run, tflite_float, test_videos, capsys):
-    from vidaction.infer.load import load_predictor, sampling_config
     from vidaction.infer.predict import predict_video
+    from vidaction.models.predictor import load_predictor, sampling_config
 
     lite = load_predictor(tflite_float)
     cfg = sampling_config(lite)
@@ -309,7 +309,7 @@ def test_predict_and_stream_take_the_tflite(stream_run, tflite_float, test_video
 
 def test_int8_stream_export_calibrates_on_training_clips(stream_run, tflite_float, tmp_path):
     from vidaction.export import export_run
-    from vidaction.export.tflite import TFLiteRun
+    from vidaction.models.litert import TFLiteRun
 
     out = export_run(stream_run, "tflite", tmp_path / "q.tflite", quantize="int8",
                      progress=False)

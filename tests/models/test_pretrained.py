@@ -187,7 +187,9 @@ def test_stalled_download_prints_a_line_and_fetches_again(server, tmp_path, monk
     tarball = _tar_bytes({f"{NAME}/ckpt-1.index": b"i" * 5000,
                           f"{NAME}/ckpt-1.data-00000-of-00001": bytes(range(256)) * 400})
     server.routes["/s.tar.gz"] = [("stall", tarball), ("ok", tarball)]
-    monkeypatch.setattr(pt, "TIMEOUT", 2.0)
+    from vidaction.io import download as dl
+
+    monkeypatch.setattr(dl, "TIMEOUT", 2.0)
     url = server.url("/s.tar.gz")
     with pytest.warns(UserWarning) as caught:
         prefix = pt.fetch(url, tmp_path)

@@ -237,9 +237,9 @@ def test_a_failed_start_writes_nothing_and_a_stub_does_not_block(data, tmp_path,
 def test_a_second_writer_gets_one_line_naming_the_holder(data, run, capsys):
     from vidaction.evaluate import evaluate_run
     from vidaction.export import export_run
+    from vidaction.models.run import RunError
+    from vidaction.models.runlock import RunLock
     from vidaction.train import train
-    from vidaction.train.folder import RunLock
-    from vidaction.train.run import RunError
 
     before = _snapshot(run)
     with RunLock(run, "vidaction train"):
@@ -304,7 +304,7 @@ def test_the_lock_goes_with_a_killed_holder_and_a_killed_force_keeps_the_old_run
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert _snapshot(run) == before and tmp.is_dir()
-    from vidaction.train.folder import RunLock
+    from vidaction.models.runlock import RunLock
 
     RunLock(run, "test").acquire().release()  # the kernel dropped the killed lock
     # the next start cleans what the killed one left
@@ -315,8 +315,8 @@ def test_the_lock_goes_with_a_killed_holder_and_a_killed_force_keeps_the_old_run
 
 
 def test_what_counts_as_a_run(run, tmp_path):
+    from vidaction.models.run import RunError
     from vidaction.train.folder import folder_state
-    from vidaction.train.run import RunError
 
     assert folder_state(tmp_path / "nothing") == "absent"
     (tmp_path / "empty").mkdir()

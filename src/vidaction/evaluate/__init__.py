@@ -6,7 +6,7 @@ and import no TensorFlow.
 """
 
 from vidaction.evaluate.metrics import NoPredictionWarning, compute_metrics, most_confused
-from vidaction.evaluate.scoring import average_clips, load_videos, score_videos, video_scores
+from vidaction.models.scoring import average_clips, load_videos, score_videos, video_scores
 
 __all__ = ["NoPredictionWarning", "average_clips", "compute_metrics", "evaluate_run",
            "format_summary", "load_videos", "most_confused", "score_videos", "video_scores"]

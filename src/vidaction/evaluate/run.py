@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.errors import UserError
-from vidaction.train.run import RunError, read_json, write_json
+from vidaction.models.run import RunError, read_json, write_json
 
 OUTPUTS = ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
            "report.html")
@@ -126,9 +126,9 @@ def evaluate_run(
     K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
     Refuses the run's own train and val splits unless `allow_seen`. An output inside the
     run (the default RUN/eval/<split>) is written under the run's lock: not while `train`
-    writes the run, and by one evaluation at a time (see train.folder).
+    writes the run, and by one evaluation at a time (see models.runlock).
     """
-    from vidaction.train.folder import writing_into
+    from vidaction.models.runlock import writing_into
 
     target = Path(out) if out is not None else Path(run) / "eval" / str(split)
     with writing_into(run, target, "vidaction evaluate", replaces=False):
@@ -141,8 +141,8 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     from tqdm import tqdm
 
     from vidaction.evaluate.metrics import compute_metrics
-    from vidaction.evaluate.scoring import check_finite_logits, load_videos, score_videos
-    from vidaction.train.run import load_run
+    from vidaction.models.run import load_run
+    from vidaction.models.scoring import check_finite_logits, load_videos, score_videos
 
     run = Path(run)
     if split not in EVAL_SPLITS:

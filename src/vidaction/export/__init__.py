@@ -66,7 +66,7 @@ def export_run(run, fmt: str, out: str | os.PathLike, quantize: str = "none",
     Flags and the output path are checked before a run folder is loaded (seconds). An
     `out` inside the run is written under the run's lock (not while `train` writes it);
     one that is the run, or holds it, is refused: --force would replace the run."""
-    from vidaction.train.folder import writing_into
+    from vidaction.models.runlock import writing_into
 
     folder = getattr(run, "path", run)
     with writing_into(folder, out, "vidaction export"):
@@ -87,7 +87,7 @@ def _export_run(run, fmt: str, out: str | os.PathLike, quantize: str, force: boo
     if fmt == "tflite":
         if out.suffix.lower() != ".tflite":
             raise UserError(f"{out}: a TFLite export must end in .tflite")
-        from vidaction.export.tflite import config_path, labels_path
+        from vidaction.models.litert import config_path, labels_path
 
         check_out([out, labels_path(out), config_path(out)], force)
     else:
@@ -98,7 +98,7 @@ def _export_run(run, fmt: str, out: str | os.PathLike, quantize: str, force: boo
         import vidaction
 
         run = vidaction.load_run(run)
-    from vidaction.evaluate.scoring import model_location, nonfinite_weight
+    from vidaction.models.scoring import model_location, nonfinite_weight
 
     weight = nonfinite_weight(run)
     if weight:  # a model that can only answer NaN is not worth serving

@@ -22,9 +22,9 @@ import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
 from vidaction.errors import UserError, VidactionError
-from vidaction.evaluate.scoring import NonFiniteOutput, nonfinite_weight
 from vidaction.io import VIDEO_EXTENSIONS, VideoReader, VideoReadError
 from vidaction.io.writer import WriteError
+from vidaction.models.scoring import NonFiniteOutput, nonfinite_weight
 
 DEFAULT_CLIPS = 3
 
@@ -101,7 +101,7 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
                   clips: int = DEFAULT_CLIPS) -> VideoPrediction:
     """Mean softmax of `clips` evenly spaced clips: the same clips and the same average as
     `vidaction evaluate`, so both give a video the same verdict."""
-    from vidaction.evaluate.scoring import average_clips, check_finite_logits
+    from vidaction.models.scoring import average_clips, check_finite_logits
 
     with VideoReader(path) as r:
         if r.truncated:  # as `data check`: a file cut short is reported, not half-read
@@ -215,8 +215,8 @@ def predict_command(
 
     from tqdm import tqdm
 
-    from vidaction.infer.load import fixed_frames, load_predictor, sampling_config
     from vidaction.infer.overlay import OverlayWriter, overlay_video
+    from vidaction.models.predictor import fixed_frames, load_predictor, sampling_config
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, read_index_sets
-from vidaction.evaluate.scoring import check_finite_logits, softmax
 from vidaction.io import VideoReader, VideoReadError
+from vidaction.models.scoring import check_finite_logits, softmax
 
 CHUNK = 32  # windows decoded together: bounded memory, one pass over the file
 BATCH = 8  # windows per model call

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import vidaction  # noqa: F401  (tf-keras before TensorFlow)
 from vidaction.errors import UserError
+from vidaction.io.download import download
 from vidaction.models import pretrained as pt
 
 KERAS_APPS = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -111,7 +112,7 @@ def fetch_weights(url: str, cache_dir: str | Path | None = None,
     for attempt in (1, 2):
         try:
             if not path.is_file():
-                pt._download(url, path)
+                download(url, path, remedy="--pretrained PATH")
             _verify_h5(path, md5)
             return path
         except pt._Corrupt as e:

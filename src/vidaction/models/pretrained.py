@@ -20,7 +20,8 @@ import warnings
 from pathlib import Path
 
 import vidaction  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from vidaction.errors import VidactionError
+from vidaction.io.download import CHUNK, WeightsError, download  # noqa: F401 (WeightsError: part of this API)
+from vidaction.io.download import Corrupt as _Corrupt
 from vidaction.models import movinet as mv
 
 URL_PATTERN = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{id}_{variant}.tar.gz"
@@ -29,14 +30,6 @@ URL_PATTERN = "https://storage.googleapis.com/tf_model_garden/vision/movinet/mov
 # written, so only the size (Content-Length) and a full read of the archive are checked.
 # Add "movinet_a0_base.tar.gz": "<hex>" entries here once measured.
 KNOWN_SHA256: dict[str, str] = {}
-
-CHUNK = 1 << 20
-TIMEOUT = 30.0  # seconds without a byte before a download counts as stalled
-
-
-class WeightsError(VidactionError):
-    """Pretrained weights that cannot be fetched, verified, unpacked or restored."""
-
 
 def official_url(cfg: mv.MovinetConfig) -> str:
     return URL_PATTERN.format(id=cfg.model_id, variant=cfg.variant)
@@ -55,53 +48,6 @@ def _cache_name(url: str) -> str:
         # A user URL may reuse an official file name for other weights: keep them apart.
         name = hashlib.sha256(url.encode()).hexdigest()[:10] + "-" + name
     return name
-
-
-def _download(url: str, dest: Path) -> None:
-    """Fetch `url` to `dest` via a temporary name; a short body never lands under `dest`."""
-    import requests
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
-    got, expected = 0, None
-    try:
-        with requests.get(url, stream=True, timeout=TIMEOUT) as r:
-            if r.status_code != 200:
-                raise WeightsError(f"{url} answered HTTP {r.status_code}; pass a local copy "
-                                   "with --pretrained PATH")
-            expected = int(r.headers.get("Content-Length") or 0) or None
-            with open(tmp, "wb") as f, tqdm(total=expected, unit="B", unit_scale=True,
-                                            desc=dest.name, leave=False) as bar:
-                for chunk in r.iter_content(CHUNK):
-                    f.write(chunk)
-                    got += len(chunk)
-                    bar.update(len(chunk))
-        if expected is not None and got != expected:
-            raise _Corrupt(f"{url}: got {got} of {expected} bytes")
-        os.replace(tmp, dest)
-    except requests.exceptions.ChunkedEncodingError as e:  # body shorter than announced
-        raise _Corrupt(f"{url}: connection dropped mid-download") from e
-    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError) as e:
-        # a quiet server: ReadTimeout before the body, ConnectionError(ReadTimeoutError)
-        # inside it; a connection that broke after some bytes is worth another try too
-        stalled = (isinstance(e, requests.exceptions.ReadTimeout)
-                   or "read timed out" in str(e).lower())
-        if not (stalled or got):
-            raise WeightsError(f"could not reach {url} ({type(e).__name__}); download it "
-                               "elsewhere and pass the file with --pretrained PATH") from None
-        at = f"{got / 1e6:.1f}" + (f" of {expected / 1e6:.1f}" if expected else "") + " MB"
-        why = f"stalled, no data for {TIMEOUT:g} s" if stalled else "connection dropped"
-        raise _Corrupt(f"{url}: download {why} at {at}") from e
-    except requests.exceptions.RequestException as e:
-        raise WeightsError(f"could not reach {url} ({type(e).__name__}); download it elsewhere "
-                           "and pass the file with --pretrained PATH") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-class _Corrupt(Exception):
-    """A file that is there but not whole; deleted and fetched again once."""
 
 
 def _verify(path: Path) -> None:
@@ -174,7 +120,7 @@ def fetch(url: str, cache_dir: str | Path | None = None) -> str:
     for attempt in (1, 2):
         try:
             if not archive.is_file():
-                _download(url, archive)
+                download(url, archive, remedy="--pretrained PATH")
             _verify(archive)
             break
         except _Corrupt as e:

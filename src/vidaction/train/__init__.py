@@ -1,6 +1,6 @@
 """Fit loop, run folders, checkpoints and resume."""
 
+from vidaction.models.run import Run, load_run
 from vidaction.train.fit import TrainConfig, train
-from vidaction.train.run import Run, load_run
 
 __all__ = ["Run", "TrainConfig", "load_run", "train"]

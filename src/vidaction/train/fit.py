@@ -36,6 +36,7 @@ from vidaction.models.factory import (
     resolve_precision,
 )
 from vidaction.models.integrity import checkpoint_damage
+from vidaction.models.run import RunError, write_json
 from vidaction.paths import cache_root
 from vidaction.train.features import (
     FeatureCache,
@@ -55,7 +56,6 @@ from vidaction.train.resume import (
     warn,
     write_state,
 )
-from vidaction.train.run import RunError, write_json
 
 
 @dataclass

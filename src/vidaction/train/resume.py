@@ -19,7 +19,7 @@ from pathlib import Path
 from vidaction.data.sources import Dataset
 from vidaction.io.writer import write_atomic
 from vidaction.models.integrity import checkpoint_damage, numbered_checkpoints
-from vidaction.train.run import RunError, read_json, run_classes
+from vidaction.models.run import RunError, read_json, run_classes
 
 # Settings a resumed run may change: how long and how patiently it trains, how big its
 # batches are, where its data and caches live. Everything else shapes the model, the clips

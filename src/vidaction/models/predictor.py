@@ -18,7 +18,7 @@ def load_predictor(path: str | os.PathLike):
     if path.suffix.lower() == ".tflite":
         if not path.is_file():
             raise UserError(f"{path}: no such TFLite file")
-        from vidaction.export.tflite import TFLiteRun  # LiteRT only when asked for
+        from vidaction.models.litert import TFLiteRun  # LiteRT only when asked for
 
         return TFLiteRun(path)
     import vidaction

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vidaction.data.sampling import SamplingConfig
-from vidaction.evaluate.scoring import (
+from vidaction.models.scoring import (
     average_clips,
     load_videos,
     score_videos,

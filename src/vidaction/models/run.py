@@ -8,7 +8,7 @@
     RUN/checkpoints/    last/ (model + optimizer + epoch, for --resume), best/ (weights)
     RUN/model/          the final model (best validation weights): model.json + weights
     RUN/eval/           what `vidaction evaluate` writes (eval/<split>/)
-    RUN/.vidaction.lock the one-writer lock (see vidaction.train.folder)
+    RUN/.vidaction.lock the one-writer lock (see vidaction.models.runlock)
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Run:
     def streamer(self):
         """Frame-by-frame inference with the causal state carried between calls, for
         `*-stream` MoViNets; None for models that only take whole clips."""
-        from vidaction.infer.stream import run_streamer
+        from vidaction.models.stream import run_streamer
 
         return run_streamer(self)
 

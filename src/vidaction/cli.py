@@ -12,6 +12,7 @@ from pathlib import Path
 
 from vidaction import __version__
 from vidaction.errors import UserError, VidactionError
+from vidaction.progress import force_bars, warning_hook
 
 
 def _cmd_data_check(args: argparse.Namespace) -> int:
@@ -71,8 +72,7 @@ def _cmd_data_ucf101(args: argparse.Namespace) -> int:
 
     classes = [c for c in args.classes.split(",") if c.strip()] if args.classes else None
     with warnings.catch_warnings():  # the group-leak warning, as one line
-        warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
-                                                          file=sys.stderr)
+        warnings.showwarning = warning_hook
         r = fetch_subset(Path(args.out), url=args.url or DEFAULT_URL, classes=classes,
                          first=args.first, preset=args.preset,
                          official_split=args.official_split, split=args.split,
@@ -190,8 +190,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vidaction.evaluate import evaluate_run, format_summary
 
     with warnings.catch_warnings():  # "never predicted" and the like, as one line each
-        warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
-                                                          file=sys.stderr)
+        warnings.showwarning = warning_hook
         metrics = evaluate_run(args.run, data=args.data, split=args.split, clips=args.clips,
                                allow_seen=args.allow_seen, out=args.out, force=args.force,
                                progress=not args.no_progress)
@@ -204,6 +203,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     print(format_model_table(with_params=args.params))
     return 0
+
+
+def _cmd_pose(args: argparse.Namespace) -> int:
+    from vidaction.infer.pose import pose_command
+
+    return pose_command(args.inputs, model=args.model, weights=args.weights,
+                        overlay=args.overlay, as_json=args.json, out=args.out,
+                        track=not args.no_track, progress=not args.no_progress)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -221,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", dest="tf_logs", action="store_true",
                    help="also show TensorFlow's own log lines, off by default (as does "
                         "VIDACTION_TF_LOGS=1)")
+    p.add_argument("--progress", action="store_true",
+                   help="draw progress bars even when stderr is not a terminal (by default "
+                        "a log or pipe gets one line per finished step instead)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     data = sub.add_parser("data", help="datasets: check a folder, render the built-in set",
@@ -486,6 +496,45 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also count parameters (builds every model: minutes on a CPU)")
     mo.set_defaults(func=_cmd_models)
 
+    po = sub.add_parser(
+        "pose", help="human pose keypoints of every frame (MoveNet, BlazePose); skeleton overlay",
+        description="Run an official pose model (LiteRT) on every frame of each video and "
+                    "write DIR/<name>.keypoints.json and DIR/<name>.keypoints.npz. JSON: "
+                    "format, path, model, weights_sha256, tracked, fps, width, height, frames, "
+                    "joints (names, in order) and keypoints: per frame, per joint [x, y, "
+                    "score], x and y in pixels of the source frame (pixel centres at "
+                    "integers), score 0-1. NPZ: points float32 (frames, joints, 3) and meta "
+                    "(the JSON fields but keypoints, as a string). Weights are downloaded "
+                    "once from their official location and sha256-checked. Keypoints are "
+                    "cached per video in $VIDACTION_CACHE/keypoints. A bad input gets one "
+                    "error line; the others are still done; the exit status is 1 if any "
+                    "failed.")
+    po.add_argument("inputs", nargs="+", metavar="VIDEO",
+                    help="video or GIF file, folder (searched recursively) or glob pattern")
+    po.add_argument("--model", default="movenet",
+                    choices=["movenet", "blazepose", "blazepose-full"],
+                    help="movenet: MoveNet SinglePose Lightning int8, 17 COCO joints "
+                         "(default); blazepose / blazepose-full: MediaPipe BlazePose lite / "
+                         "full, 33 landmarks")
+    po.add_argument("--weights", metavar="PATH", action="append",
+                    help="local model file instead of the download (movenet: the .tflite; "
+                         "blazepose: a folder with pose_detection.tflite and "
+                         "pose_landmark_lite/full.tflite, or the files, --weights each)")
+    po.add_argument("--overlay", metavar="OUT",
+                    help="write the video with the skeleton drawn on every frame (.mp4 or "
+                         ".gif; joints scoring under 0.3 left out); several inputs give "
+                         "OUT_<name>.mp4 each")
+    po.add_argument("--json", action="store_true",
+                    help="one JSON summary per input per line (frames, mean score, per-joint "
+                         "mean scores, files written)")
+    po.add_argument("--out", metavar="DIR", default=".",
+                    help="folder for the keypoint files (default: the current folder)")
+    po.add_argument("--no-track", action="store_true",
+                    help="run on the whole frame every time, instead of a crop that follows "
+                         "the person from the previous frame's keypoints")
+    po.add_argument("--no-progress", action="store_true", help="no progress bars")
+    po.set_defaults(func=_cmd_pose)
+
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",
                           description="Render the built-in dataset and run every stage "
                                       "that is available on it.")
@@ -516,10 +565,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vidaction.tflogs import show_tf_logs
 
         show_tf_logs()
+    force_bars(True if args.progress else None)  # None: bars only on a terminal
     # every command's warnings (a cache that cannot be written, a CSV's duplicate rows) as
-    # one line, not Python's "file:line: UserWarning:" and the source line
-    warnings.showwarning = lambda msg, *a, **k: print(f"vidaction: warning: {msg}",
-                                                      file=sys.stderr)
+    # one line, not Python's "file:line: UserWarning:" and the source line, printed above
+    # any progress bar (tqdm.write), never glued onto it
+    warnings.showwarning = warning_hook
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # `vidaction ... | head`: the reader left, not an error

@@ -1,11 +1,12 @@
 """Where each pose model's files come from, and finding them: `--weights PATH`, else the
-official download, cached under $VIDACTION_CACHE/weights/pose and sha256-checked."""
+official download, cached under $VIDACTION_CACHE/weights/pose and sha256-checked (io.download)."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,11 @@ def _given(model: str, weights: str | os.PathLike | list | tuple) -> dict[str, P
         where = ", ".join(str(p) for p in paths)
         raise PoseModelError(f"{where}: --weights: {model} needs {', '.join(missing)} "
                              "(a folder with the files, or the files)")
-    return found
+    from vidaction.io.download import fetch_verified
+
+    # a local copy that is not the published file is used, with a warning
+    return {s.role: fetch_verified(s.url, s.sha256, s.filename, subdir="weights/pose",
+                                   weights=found[s.role]) for s in specs}
 
 
 def resolve_weights(model: str, weights: str | os.PathLike | list | tuple | None = None,
@@ -86,13 +91,34 @@ def resolve_weights(model: str, weights: str | os.PathLike | list | tuple | None
     """Role -> local file of `model`'s weights: `weights` as given, else downloaded once from
     the official location into the cache and sha256-checked."""
     _family(model)  # an unknown name is one line
+    key = (model, repr(weights), str(cache_dir))
+    with _resolved_lock:
+        hit = _resolved.get(key)
+    if hit is not None and all(_stamp(p) == st for p, st in hit):
+        return {s.role: p for s, (p, _) in zip(WEIGHTS[model], hit, strict=True)}
     if weights is not None:
-        return _given(model, weights)
-    from vidaction.io.download import fetch_verified
+        files = _given(model, weights)
+    else:
+        from vidaction.io.download import fetch_verified
 
-    return {s.role: fetch_verified(s.url, s.sha256, s.filename, subdir="pose",
-                                   cache_dir=cache_dir)
-            for s in WEIGHTS[model]}
+        files = {s.role: fetch_verified(s.url, s.sha256, s.filename, subdir="weights/pose",
+                                        cache_dir=cache_dir)
+                 for s in WEIGHTS[model]}
+    with _resolved_lock:  # a training set asks once per clip: check the files once
+        _resolved[key] = [(files[s.role], _stamp(files[s.role])) for s in WEIGHTS[model]]
+    return files
+
+
+_resolved: dict[tuple, list] = {}
+_resolved_lock = threading.Lock()
+
+
+def _stamp(p: Path) -> tuple | None:
+    try:
+        st = os.stat(p)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=32)

@@ -88,6 +88,7 @@ class ClipLoader:
             if positions == 0:
                 rng = np.random.default_rng(seed)
                 with VideoReader(path, threads=self.threads) as r:
+                    cfg = cfg.at_rate(r.info.fps)  # --fps: this video's own frame step
                     idx, mask = clip_indices(train_start(r.frame_count, cfg, rng),
                                              r.frame_count, cfg)
                     if self.time_jitter:
@@ -106,6 +107,7 @@ class ClipLoader:
                 if hit is not None:
                     return hit[0], hit[1], True
             with VideoReader(path, threads=self.threads) as r:
+                cfg = cfg.at_rate(r.info.fps)
                 clips, masks = read_clips(r, eval_starts(r.frame_count, cfg, positions), cfg)
             if keys is not None:  # a cache that cannot be written warns and is bypassed,
                 for key, c, m in zip(keys, clips, masks, strict=True):  # never skips a video

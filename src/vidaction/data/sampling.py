@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -23,10 +23,15 @@ class SamplingConfig:
     frame_step: int = 15
     size: int = 224
     resize: str = "letterbox"  # or "crop": centre square crop, then resize
+    # Frames per second of video to sample, whatever the source rate: each video's own
+    # frame_step is then round(video_fps / fps) (see at_rate); None: frame_step as given.
+    fps: float | None = None
 
     def __post_init__(self) -> None:
         if self.n_frames < 1 or self.frame_step < 1 or self.size < 1:
             raise ValueError("n_frames, frame_step and size must be positive")
+        if self.fps is not None and not (self.fps > 0 and np.isfinite(self.fps)):
+            raise ValueError(f"fps must be a positive number, not {self.fps!r}")
         if self.resize not in ("letterbox", "crop"):
             raise ValueError(f"resize must be 'letterbox' or 'crop', not {self.resize!r}")
 
@@ -36,7 +41,21 @@ class SamplingConfig:
         return 1 + (self.n_frames - 1) * self.frame_step
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.fps is None:  # runs and cache keys from before --fps read the same
+            del d["fps"]
+        return d
+
+    def at_rate(self, video_fps: float | None) -> SamplingConfig:
+        """This config for one video of `video_fps` frames per second: with `fps` set, its
+        frame_step is video_fps / fps rounded to the nearest whole frame (halves up), at
+        least 1, so 30 fps at fps=5 takes every 6th frame, 29.97 every 6th (4.995 samples a
+        second), 24 every 5th (4.8), 10 every 2nd, and a rate below `fps` every frame.
+        Without `fps`, or for a video whose rate is unknown, the config is used as it is."""
+        if self.fps is None or not video_fps or not np.isfinite(video_fps) or video_fps <= 0:
+            return self
+        step = max(1, int(np.floor(video_fps / self.fps + 0.5)))
+        return self if step == self.frame_step else replace(self, frame_step=step)
 
 
 def max_start(frame_count: int, cfg: SamplingConfig) -> int:
@@ -180,6 +199,7 @@ def sample_clip(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One clip from a file: random start when training, the centre clip otherwise."""
     with VideoReader(path, threads=threads) as r:
+        cfg = cfg.at_rate(r.info.fps)
         if start is None:
             if training:
                 start = train_start(r.frame_count, cfg, rng or np.random.default_rng())
@@ -193,4 +213,5 @@ def sample_clips(
 ) -> tuple[np.ndarray, np.ndarray]:
     """`clips` evenly spaced clips of one video, (clips, n_frames, S, S, 3), one file open."""
     with VideoReader(path, threads=threads) as r:
+        cfg = cfg.at_rate(r.info.fps)
         return read_clips(r, eval_starts(r.frame_count, cfg, clips), cfg)

@@ -123,9 +123,14 @@ class TFLiteRun:
 
 
 class TFLiteStreamer:
-    """One frame per `step`; the state outputs are copied back into the state inputs."""
+    """One frame per `step`; the state outputs are copied back into the state inputs.
 
-    def __init__(self, path: Path, threads: int | None = None):
+    `input_scale` multiplies the uint8 frame before it is fed: 1 for our own exports (they
+    take 0..255), 1/255 for models that take floats in [0, 1] (the official MoViNet files).
+    """
+
+    def __init__(self, path: Path, threads: int | None = None, input_scale: float = 1.0):
+        self.input_scale = float(input_scale)
         self.interpreter, inputs, outputs = open_interpreter(path, threads)
         self._image = inputs["image"]
         self._logits = outputs["logits"]
@@ -147,7 +152,10 @@ class TFLiteStreamer:
         if frame.shape != (s, s, 3):
             raise ValueError(f"stream frames must be ({s}, {s}, 3) uint8, got {frame.shape}")
         it = self.interpreter
-        it.set_tensor(self._image, frame[None, None].astype(self._dtype, copy=False))
+        x = frame[None, None]
+        if self.input_scale != 1.0:
+            x = x.astype(np.float32) * np.float32(self.input_scale)
+        it.set_tensor(self._image, x.astype(self._dtype, copy=False))
         it.invoke()
         logits = it.get_tensor(self._logits)[0].copy()
         # 2.7 MB of state for a0 at 172 px: copied once, output view into input view

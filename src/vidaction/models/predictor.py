@@ -9,11 +9,20 @@ from vidaction.data.sampling import SamplingConfig
 from vidaction.errors import UserError
 
 
-def load_predictor(path: str | os.PathLike):
-    """A run folder (Keras model) or an exported `.tflite` file (LiteRT interpreter).
+def load_predictor(path: str | os.PathLike, weights: str | os.PathLike | None = None):
+    """A run folder (Keras model), an exported `.tflite` file (LiteRT interpreter), or the
+    name of a pretrained classifier (`kinetics600`: a run that needs no training, fetched on
+    first use, or taken from `weights`; write ./kinetics600 for a folder of that name).
 
-    Both have `.classes`, `.config`, `.predict_logits(clips)` and `.streamer()`.
+    All have `.classes`, `.config`, `.predict_logits(clips)` and `.streamer()`.
     """
+    from vidaction.models.kinetics import is_pretrained_name, load_pretrained
+
+    if is_pretrained_name(path):
+        return load_pretrained(str(path), weights=weights)
+    if weights is not None:
+        raise UserError(f"--weights is for the pretrained classifiers (see `vidaction "
+                        f"models`); {path} holds its own weights")
     path = Path(path)
     if path.suffix.lower() == ".tflite":
         if not path.is_file():

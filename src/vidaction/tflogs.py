@@ -28,6 +28,8 @@ _SET_MIN_LOG_LEVEL = ("_ZN4absl12lts_2025012714SetMinLogLevelENS0_18LogSeverityA
 _FRAMEWORK = ("libtensorflow_framework.so.2", "libtensorflow_framework.2.dylib")
 
 _we_set_level = False  # TF_CPP_MIN_LOG_LEVEL came from us, not from the user
+_OPENCV = "OPENCV_LOG_LEVEL"  # OpenCV's "[ WARN:0@0.1] ... can't open camera by index"
+_we_set_opencv = False
 
 
 def tf_logs_wanted() -> bool:
@@ -106,12 +108,17 @@ def _remove_finder() -> None:
 def quiet_by_default() -> None:
     """Silence TensorFlow unless VIDACTION_TF_LOGS asks for its lines. A
     TF_CPP_MIN_LOG_LEVEL the user set is kept (and applied to abseil's lines as well)."""
-    global _we_set_level
+    global _we_set_level, _we_set_opencv
     if tf_logs_wanted():
         return
     if _LEVEL not in os.environ:
         os.environ[_LEVEL] = "3"
         _we_set_level = True
+    if _OPENCV not in os.environ:  # read when cv2 loads; errors still come as our lines
+        os.environ[_OPENCV] = "ERROR"
+        _we_set_opencv = True
+    if "cv2" in sys.modules:
+        _opencv_level("ERROR")
     tf = sys.modules.get("tensorflow")
     if tf is not None:  # imported before vidaction: quiet what can still be quieted
         _quiet(os.path.dirname(tf.__file__) if getattr(tf, "__file__", None) else None)
@@ -122,9 +129,23 @@ def quiet_by_default() -> None:
 def show_tf_logs() -> None:
     """Undo `quiet_by_default` (`vidaction --verbose`); only whole before TensorFlow is
     imported. Child processes inherit the choice through VIDACTION_TF_LOGS."""
-    global _we_set_level
+    global _we_set_level, _we_set_opencv
     os.environ[ENV] = "1"
     _remove_finder()
     if _we_set_level:
         os.environ.pop(_LEVEL, None)
         _we_set_level = False
+    if _we_set_opencv:
+        os.environ.pop(_OPENCV, None)
+        _we_set_opencv = False
+        if "cv2" in sys.modules:
+            _opencv_level("INFO")
+
+
+def _opencv_level(name: str) -> None:
+    """OpenCV already loaded: its environment variable is read; set the level directly."""
+    try:
+        log = sys.modules["cv2"].utils.logging
+        log.setLogLevel(getattr(log, f"LOG_LEVEL_{name}"))
+    except Exception:  # noqa: BLE001 - an OpenCV without utils.logging: the lines show
+        pass

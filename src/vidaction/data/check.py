@@ -9,17 +9,15 @@ reason names the first frame that will not decode.
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from tqdm import tqdm
 
 from vidaction.data.pipeline import CACHE_POSITIONS
 from vidaction.data.sampling import SamplingConfig, fit_geometry, sampled_indices
 from vidaction.data.sources import SPLITS, Dataset, load_dataset
 from vidaction.io import VideoInfo, VideoReader, VideoReadError
+from vidaction.progress import bar as progress_bar
 
 MODES = ("quick", "sampled", "full")
 # Clip counts that runs place with eval_starts: validation's centre clip, the 3 of
@@ -113,6 +111,7 @@ def _decode_all(r: VideoReader) -> tuple[int, str | None]:
 def _read_sampled(r: VideoReader, cfg: SamplingConfig) -> None:
     """The sampled frames, resized as training resizes them (small, and the same path)."""
     sw, sh, _ = fit_geometry(r.info.width, r.info.height, cfg.size, "letterbox")
+    cfg = cfg.at_rate(r.info.fps)
     r.read(sampled_indices(r.frame_count, cfg, POSITIONS), decode_size=(sw, sh))
 
 
@@ -167,9 +166,10 @@ def check_dataset(root: Path, val_fraction: float = 0.2, test_fraction: float = 
     cfg = sampling or SamplingConfig()
     ds = load_dataset(root, val_fraction, test_fraction, seed)
     with ThreadPoolExecutor(workers) as pool:
-        results = list(tqdm(pool.map(lambda c: check_file(c.path, mode, cfg), ds.clips),
-                            total=len(ds.clips), desc="checking", unit="file",
-                            disable=not progress, file=sys.stderr))
+        results = list(progress_bar(pool.map(lambda c: check_file(c.path, mode, cfg),
+                                             ds.clips),
+                                    total=len(ds.clips), desc="checking", unit="file",
+                                    enabled=progress))
     files = [FileCheck(c.path, c.split, c.class_name, reason, info, decoded)
              for c, (reason, info, decoded) in zip(ds.clips, results, strict=True)]
     return CheckReport(ds, files, mode, cfg)

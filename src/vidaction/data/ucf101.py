@@ -642,9 +642,9 @@ def _transfer(zf: zipfile.ZipFile | None, url: str, out: Path, classes: list[str
                          f"{free / 1e6:.1f} MB free")
     bar = None
     if progress and todo:
-        from tqdm import tqdm
+        from vidaction.progress import bar as progress_bar
 
-        bar = tqdm(total=need, unit="B", unit_scale=True, desc="ucf101", dynamic_ncols=True)
+        bar = progress_bar(total=need, unit="B", unit_scale=True, desc="ucf101")
     remote = url.startswith(("http://", "https://"))
     state: dict[str, zipfile.ZipFile | None] = {"zf": zf}
 

@@ -138,11 +138,10 @@ def evaluate_run(
 
 def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, batch_size,
                   workers) -> dict:
-    from tqdm import tqdm
-
     from vidaction.evaluate.metrics import compute_metrics
     from vidaction.models.run import load_run
     from vidaction.models.scoring import check_finite_logits, load_videos, score_videos
+    from vidaction.progress import bar as progress_bar
 
     run = Path(run)
     if split not in EVAL_SPLITS:
@@ -179,8 +178,8 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     labels = [to_run[v.label] for v in videos]
 
     skipped: list[dict] = []
-    bar = tqdm(total=len(paths), desc=f"evaluating {split}", unit="video",
-               disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(total=len(paths), desc=f"evaluating {split}", unit="video",
+                       enabled=progress)
 
     def readable():
         for item in load_videos(paths, sampling, clips=clips, workers=workers):

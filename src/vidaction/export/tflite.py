@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,8 @@ import numpy as np
 from vidaction.errors import VidactionError
 from vidaction.export import ExportError, check_out, export_config
 from vidaction.io.writer import write_together
-from vidaction.models.litert import config_path, labels_path
+from vidaction.models.litert import config_path, labels_path, quiet_native_stderr
+from vidaction.tflogs import tf_logs_wanted
 
 # --------------------------------------------------------------------------- export
 
@@ -37,10 +38,9 @@ def representative_clips(run, count: int = 24, data: str | os.PathLike | None = 
                          progress: bool = False) -> np.ndarray:
     """Up to `count` clips of the run's training split, taken round-robin over classes
     (unreadable files skipped), as uint8 (n, frames, size, size, 3)."""
-    from tqdm import tqdm
-
     from vidaction.data.sampling import SamplingConfig, sample_clips
     from vidaction.data.sources import load_dataset
+    from vidaction.progress import bar as progress_bar
 
     train = run.config.get("train", {})
     root = data or train.get("data") or run.config.get("dataset", {}).get("root")
@@ -57,8 +57,8 @@ def representative_clips(run, count: int = 24, data: str | os.PathLike | None = 
     order = [c for group in _round_robin(list(by_class.values())) for c in group]
     sampling = SamplingConfig(**run.config["sampling"])
     out = []
-    with tqdm(total=min(count, len(order)), desc="calibration clips", disable=not progress,
-              file=sys.stderr, leave=False) as bar:
+    with progress_bar(total=min(count, len(order)), desc="calibration clips",
+                      enabled=progress) as bar:
         for clip in order:
             if len(out) >= count:
                 break
@@ -92,8 +92,12 @@ def _convert(fn, variables: list, quantize: str, representative=None) -> bytes:
         conv.representative_dataset = representative
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                           tf.lite.OpsSet.TFLITE_BUILTINS]
+    # The MLIR converter writes "Ignored output_format", "MLIR V1 optimization pass is not
+    # enabled" and the like straight to fd 2, past TF_CPP_MIN_LOG_LEVEL; its errors come
+    # back as the exception below, so the fd is hidden unless TensorFlow's lines are wanted.
+    quiet = nullcontext() if tf_logs_wanted() else quiet_native_stderr()
     try:
-        with warnings.catch_warnings():  # int8 calibration uses tf.lite's own (deprecated)
+        with warnings.catch_warnings(), quiet:  # int8 calibration: tf.lite's own (deprecated)
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return conv.convert()
     except Exception as e:  # the converter raises many types, with pages of MLIR dumps

@@ -106,6 +106,7 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
     with VideoReader(path) as r:
         if r.truncated:  # as `data check`: a file cut short is reported, not half-read
             raise VideoReadError(path, f"truncated: {r.truncated}")
+        cfg = cfg.at_rate(r.info.fps)  # --fps: this video's own frame step
         starts = eval_starts(r.frame_count, cfg, clips)
         batch, _ = read_clips(r, starts, cfg)
         info = r.info
@@ -213,10 +214,9 @@ def predict_command(
     exit status: 1 if any input failed."""
     from dataclasses import replace
 
-    from tqdm import tqdm
-
     from vidaction.infer.overlay import OverlayWriter, overlay_video
     from vidaction.models.predictor import fixed_frames, load_predictor, sampling_config
+    from vidaction.progress import bar as progress_bar
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -251,8 +251,8 @@ def predict_command(
 
     taken: set[str] = set()
     failed = 0
-    bar = tqdm(total=len(items), desc="predict", unit="video",
-               disable=not progress or len(items) < 2, file=sys.stderr)
+    bar = progress_bar(total=len(items), desc="predict", unit="video",
+                       enabled=progress and len(items) >= 2)
     for it in items:
         try:
             if it.error:

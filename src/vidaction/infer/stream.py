@@ -19,6 +19,7 @@ import numpy as np
 from vidaction.errors import UserError
 from vidaction.io import VideoReader, VideoReadError
 from vidaction.models.stream import is_stream_config
+from vidaction.progress import bar as progress_bar
 
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://",
                    "srt://")
@@ -225,8 +226,6 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
     (0: never; the pooled average then covers everything since the start). `on_change` is
     called whenever the top-1 label changes. Nothing accumulates per frame: memory stays flat.
     """
-    from tqdm import tqdm
-
     from vidaction.data.sampling import fit_frame
 
     streamer = predictor.streamer()
@@ -255,8 +254,8 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
             from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink, draw_label
 
             writer = stack.enter_context(OverlayWriter(overlay, source.fps))
-        bar = stack.enter_context(tqdm(total=source.total, unit="frame", disable=not progress,
-                                       file=sys.stderr, desc="stream", leave=False))
+        bar = stack.enter_context(progress_bar(total=source.total, unit="frame",
+                                               enabled=progress, desc="stream"))
         end = None
         try:
             for frame in source:

@@ -169,16 +169,17 @@ def compute_timeline(
     progress: bool = False,
 ) -> Timeline:
     """Classify every window of `path`; cfg.n_frames is the window, cfg.frame_step the spacing."""
-    from tqdm import tqdm
+    from vidaction.progress import bar as progress_bar
 
     with VideoReader(path) as r:
         if r.truncated:
             raise VideoReadError(path, f"truncated: {r.truncated}")
         fps = r.info.fps if r.info.fps > 0 else 25.0
+        cfg = cfg.at_rate(r.info.fps)  # --fps: this video's own frame step
         windows = plan_windows(r.frame_count, cfg.n_frames, stride, cfg.frame_step)
         logits = []
-        bar = tqdm(total=len(windows), desc=Path(path).name[:30], unit="window",
-                   disable=not progress, leave=False)
+        bar = progress_bar(total=len(windows), desc=Path(path).name[:30], unit="window",
+                           enabled=progress)
         with bar:
             for c0 in range(0, len(windows), CHUNK):
                 part = windows[c0:c0 + CHUNK]

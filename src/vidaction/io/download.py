@@ -50,7 +50,8 @@ def download(url: str, dest: Path, remedy: str = "--weights PATH") -> None:
     Raises WeightsError when the server cannot be reached or refuses (naming `remedy`), and
     Corrupt when the body stopped short (worth another try)."""
     import requests
-    from tqdm import tqdm
+
+    from vidaction.progress import bar as progress_bar
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f"{dest.name}.part-{os.getpid()}")
@@ -61,8 +62,8 @@ def download(url: str, dest: Path, remedy: str = "--weights PATH") -> None:
             if r.status_code != 200:
                 raise WeightsError(f"{url} answered HTTP {r.status_code}; {elsewhere}")
             expected = int(r.headers.get("Content-Length") or 0) or None
-            with open(tmp, "wb") as f, tqdm(total=expected, unit="B", unit_scale=True,
-                                            desc=dest.name, leave=False) as bar:
+            with open(tmp, "wb") as f, progress_bar(total=expected, unit="B", unit_scale=True,
+                                                    desc=dest.name) as bar:
                 for chunk in r.iter_content(CHUNK):
                     f.write(chunk)
                     got += len(chunk)

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import tf_keras
-from tqdm import tqdm
 
 from vidaction.data.cache import FORMAT, CacheStore, file_identity
 from vidaction.data.sampling import SamplingConfig
 from vidaction.data.sources import Clip
+from vidaction.progress import bar as progress_bar
 
 
 def split_model(model) -> tuple | None:
@@ -117,8 +116,8 @@ def compute_features(features_model, clips: list[Clip], cfg: SamplingConfig, sam
                           clips_per_video=samples, with_video_id=True, cache_dir=clip_cache,
                           skips=skips)
         parts: dict[int, dict[int, np.ndarray]] = {}
-        bar = tqdm(total=len(todo) * samples, desc="backbone features", unit="clip",
-                   disable=not progress, file=sys.stderr)
+        bar = progress_bar(total=len(todo) * samples, desc="backbone features", unit="clip",
+                           enabled=progress)
         run = forward or forward_fn(features_model)
         for x, _, vid in ds:
             f = run(tf.cast(x, run.input_signature[0].dtype)).numpy()

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tf_keras
-from tqdm import tqdm
 
 import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
@@ -38,6 +37,7 @@ from vidaction.models.factory import (
 from vidaction.models.integrity import checkpoint_damage
 from vidaction.models.run import RunError, write_json
 from vidaction.paths import cache_root
+from vidaction.progress import bar as progress_bar
 from vidaction.train.features import (
     FeatureCache,
     compute_features,
@@ -273,15 +273,16 @@ class TwoRates(tf_keras.Model):
 
 
 class Progress(tf_keras.callbacks.Callback):
-    """A tqdm bar per epoch, then one summary line."""
+    """A bar per epoch (on a terminal), then one summary line."""
 
     def __init__(self, steps: int, epochs: int, enabled: bool):
         super().__init__()
         self.steps, self.epochs, self.enabled = steps, epochs, enabled
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
-                        unit="batch", disable=not self.enabled, file=sys.stderr, leave=False)
+        # off a terminal no bar: the epoch line below is the one line per step
+        self.bar = progress_bar(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+                                unit="batch", enabled=self.enabled, summary=False)
 
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update()

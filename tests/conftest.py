@@ -93,6 +93,20 @@ def real_videos() -> list:
     return [pytest.param(p, id=p.name) for p in files]
 
 
+def shared_models_dir() -> Path:
+    """../shared/models (or $VIDACTION_TEST_MODELS): official model files, see its README."""
+    env = os.environ.get("VIDACTION_TEST_MODELS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "models"
+
+
+def shared_model(name: str) -> Path:
+    """One official model file from shared_models_dir(); skips naming it where it is absent."""
+    p = shared_models_dir() / name
+    if not p.is_file():
+        pytest.skip(f"no {name} in {shared_models_dir()} (set VIDACTION_TEST_MODELS)")
+    return p
+
+
 def frame_digest(frame: np.ndarray) -> str:
     import hashlib
 

@@ -107,6 +107,62 @@ def shared_model(name: str) -> Path:
     return p
 
 
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 for download tests: path -> list of (mode, body), one per
+    request, the last repeating. Modes: "ok"; "cut" (announces twice the body, sends it,
+    hangs up)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes: dict[str, list[tuple[str, bytes]]] = {}
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.hits.append(self.path)
+                queue = server.routes.get(self.path)
+                if not queue:
+                    self.send_error(404)
+                    return
+                mode, body = queue.pop(0) if len(queue) > 1 else queue[0]
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body) * (2 if mode == "cut" else 1)))
+                self.end_headers()
+                self.wfile.write(body)
+                if mode == "cut":
+                    self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+@pytest.fixture
+def loopback_server():
+    s = LoopbackServer()
+    yield s
+    s.httpd.shutdown()
+    s.httpd.server_close()
+
+
+def closed_port_url(path: str = "/model") -> str:
+    """A loopback URL nobody listens on: what a download meets offline."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}{path}"
+
+
 def frame_digest(frame: np.ndarray) -> str:
     import hashlib
 

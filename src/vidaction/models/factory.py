@@ -22,6 +22,7 @@ from vidaction.models import movinet as mv
 from vidaction.models.cnn_rnn import cnn_rnn_factory
 from vidaction.models.frame_baseline import frame_baseline_factory
 from vidaction.models.integrity import checkpoint_damage
+from vidaction.models.pose_tcn import pose_factory
 from vidaction.models.r2plus1d import r2plus1d_factory
 from vidaction.models.rgb_diff import rgb_diff_factory
 
@@ -45,6 +46,9 @@ class ModelInfo:
     min_size: int = 16
     max_frames: int = 512
     max_size: int = 1024
+    # What the model reads: "rgb" clips (batch, frames, H, W, 3), or "keypoints" windows
+    # (batch, frames, 17, 3) of a pose estimator's x, y (pixels) and score (pose_tcn).
+    inputs: str = "rgb"
 
     @property
     def params(self) -> int:
@@ -52,14 +56,29 @@ class ModelInfo:
         return count_params(self.name)
 
 
-def _movinet_factory(model_id: str, stream: bool):
-    cfg = mv.MovinetConfig(model_id, stream)
+def _movinet_factory(model_id: str, stream: bool, relu6: bool = False):
+    cfg = mv.MovinetConfig(model_id, stream, relu6=relu6)
 
     def factory(num_classes: int, frames: int, size: int, pretrained: str,
                 weights_url: str | None, cache_dir, freeze_backbone: bool, dropout_rate: float):
         import tf_keras
 
-        if pretrained != "none":
+        from vidaction.models import tflite_import as tfi
+
+        imported = pretrained != "none" and tfi.is_tflite(pretrained)
+        if imported or (relu6 and pretrained != "none"):
+            if not imported:
+                raise UserError(f"--pretrained {pretrained}: {model_name(cfg)} has no float "
+                                "checkpoint; its weights are the official int8 TFLite file "
+                                f"({TFLITE_K600_URL}): pass --pretrained PATH.tflite")
+            if not relu6:
+                raise UserError(f"--pretrained {pretrained}: an official TFLite file is the "
+                                "ReLU6, no squeeze-excitation variant; use --model "
+                                f"{model_name(mv.MovinetConfig(model_id, True, relu6=True))}")
+            weights = tfi.check_file(pretrained, cfg)  # before the slow build
+            backbone = mv.build_backbone(cfg)
+            tfi.load_backbone(backbone, cfg, pretrained, weights)
+        elif pretrained != "none":
             from vidaction.models import pretrained as pt
 
             # Fetch and unpack before the slow build, so a bad URL or file fails at once.
@@ -72,12 +91,27 @@ def _movinet_factory(model_id: str, stream: bool):
         classifier = mv.build_classifier(backbone, cfg, num_classes, frames, size,
                                          dropout_rate=dropout_rate)
         backbone.trainable = not freeze_backbone
+        if imported:  # batch norm is folded into the imported biases: inference mode only
+            tfi.freeze_batch_norm(backbone)
         clip = tf_keras.Input((frames, size, size, 3), name="clip")
         x = tf_keras.layers.Rescaling(1.0 / 255.0, name="to_unit_range")(clip)
         logits = classifier(x)
-        return tf_keras.Model(clip, logits, name=f"movinet_{model_id}_{cfg.variant}")
+        variant = ("relu6_" if relu6 else "") + cfg.variant
+        return tf_keras.Model(clip, logits, name=f"movinet_{model_id}_{variant}")
 
     return factory
+
+
+def model_name(cfg: mv.MovinetConfig) -> str:
+    """The registered name of a MoViNet configuration (inverse of movinet.config_for)."""
+    return (f"movinet-{cfg.model_id}" + ("-relu6" if cfg.relu6 else "")
+            + ("-stream" if cfg.stream else ""))
+
+
+# Where the official int8 MoViNet-A0-Stream Kinetics-600 file is published (TF Hub, now
+# served from Kaggle Models): the weights of movinet-a0-relu6-stream.
+TFLITE_K600_URL = ("https://tfhub.dev/tensorflow/lite-model/movinet/a0/stream/kinetics-600/"
+                   "classification/tflite/int8/1")
 
 
 _DESCRIPTIONS = {
@@ -96,6 +130,15 @@ for _stream in (False, True):
         _INFO[_name] = ModelInfo(_name, _res, mv.DEFAULT_FRAMES, True,
                                  _DESCRIPTIONS[_stream].format(u=_id.upper()), min_size=32)
 
+# The quantization-friendly A0 stream (ReLU6, no squeeze-excitation): the architecture of the
+# official int8 TFLite file, whose Kinetics-600 weights `--pretrained PATH.tflite` imports.
+_name = "movinet-a0-relu6-stream"
+MODELS[_name] = _movinet_factory("a0", True, relu6=True)
+_INFO[_name] = ModelInfo(_name, 172, mv.DEFAULT_FRAMES, True,
+                         "MoViNet-A0 stream, ReLU6, no SE: the official int8 TFLite's "
+                         "weights (--pretrained PATH.tflite); pick this for int8 deployment "
+                         "(int8 export as fast as the official file)",
+                         weights="k600 .tflite", min_size=32)
 
 # Trained from scratch (no pretrained weights): SPEC.md, Models 2.
 MODELS["r2plus1d"] = r2plus1d_factory
@@ -120,6 +163,16 @@ _INFO["frame-baseline"] = ModelInfo("frame-baseline", 224, 10, True,
                                     "frame CNN -> dense, averaged over time and space",
                                     weights="imagenet", patience=2,
                                     frame_backbone="efficientnetb0")
+
+
+# Skeleton models (issue 18): windows of pose keypoints at 10 frames/s, not pixels; `size`
+# is the pose estimator's input side (MoveNet Lightning: 192), recorded, not used.
+for _kind, _desc in (("stats", "pose keypoints -> per-window joint statistics -> MLP; "
+                               "trains in seconds"),
+                     ("tcn", "pose keypoints -> temporal conv + joint statistics -> MLP")):
+    MODELS[f"pose-{_kind}"] = pose_factory(_kind)
+    _INFO[f"pose-{_kind}"] = ModelInfo(f"pose-{_kind}", 192, 24, False, _desc, patience=8,
+                                       min_frames=3, max_frames=600, inputs="keypoints")
 
 
 def backbone_of(model):
@@ -158,9 +211,17 @@ def list_models() -> list[ModelInfo]:
     return list(_INFO.values())
 
 
+def resolve_model_name(name: str) -> str:
+    """The listed spelling of a model name typed in any case ("MoViNet-A0" ->
+    "movinet-a0"); an unknown one is refused with the nearest names and the list."""
+    from vidaction.names import resolve_name
+
+    return resolve_name(name, _INFO, "model")
+
+
 def model_info(name: str) -> ModelInfo:
     if name not in _INFO:
-        raise UserError(f"unknown model {name!r}; known: {', '.join(_INFO)}")
+        name = resolve_model_name(name)
     return _INFO[name]
 
 
@@ -294,7 +355,7 @@ def count_params(name: str) -> int:
     # Nor on the frames, but for rgb-diff, whose first convolution reads all of them.
     info = model_info(name)
     size = 75 if info.frame_backbone else 32
-    frames = info.frames if name == "rgb-diff" else 1
+    frames = info.frames if name == "rgb-diff" or info.inputs == "keypoints" else 1
     model = create_model(name, mv.KINETICS600, frames=frames, size=size, freeze_backbone=False)
     return int(sum(tf_keras.backend.count_params(w) for w in model.weights))
 
@@ -309,6 +370,10 @@ def format_model_table(with_params: bool = True) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=False)) + "  " + r[-1]
              for r in rows]
+    from vidaction.models.kinetics import format_classifier_table
+
+    lines += ["", "pretrained classifiers (no training: `vidaction predict NAME VIDEO`, "
+              "`vidaction stream NAME --source SRC`):", format_classifier_table()]
     return "\n".join(lines)
 
 

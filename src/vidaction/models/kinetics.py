@@ -183,8 +183,12 @@ class KineticsClassifier:
         self.threads = threads
         self.classes = labels()
         self._streamer_cls = TFLiteStreamer
-        first = self.streamer()  # opens it: a file that is not this model fails here
-        n_out = first.interpreter.get_tensor(first._logits).shape[-1]
+        try:  # opens it: a file that is not this model fails here, in one line
+            first = self.streamer()
+            n_out = first.interpreter.get_tensor(first._logits).shape[-1]
+        except KeyError as e:
+            raise VidactionError(f"{self.path}: not the {spec.name} model (no {e} tensor in "
+                                 "its signature)") from None
         if n_out != len(self.classes) or first.size != spec.size:
             raise VidactionError(f"{self.path}: not the {spec.name} model ({n_out} outputs "
                                  f"at {first.size} px; expected {len(self.classes)} at "
@@ -231,7 +235,7 @@ def format_classifier_table() -> str:
     rows = [("name", "input", "classes", "rate", "description")]
     for c in CLASSIFIERS.values():
         rows.append((c.name, f"{c.size}x{c.size}", str(len(labels())), f"{c.fps:g} fps",
-                     f"{c.description}; fetched on first use from {c.url}"))
+                     f"{c.description}; fetched on first use (3.3 MB)"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=False))
                      + "  " + r[-1] for r in rows)

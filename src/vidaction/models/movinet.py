@@ -25,6 +25,9 @@ class MovinetConfig:
 
     model_id: str
     stream: bool
+    # The quantization-friendly stream variant of the official int8 TFLite files: ReLU6
+    # everywhere and no squeeze-excitation (no float checkpoint exists for it).
+    relu6: bool = False
 
     @property
     def variant(self) -> str:
@@ -37,6 +40,11 @@ class MovinetConfig:
             return dict(model_id=self.model_id, causal=False, conv_type="3d", se_type="3d",
                         activation="swish", gating_activation="sigmoid",
                         use_positional_encoding=False)
+        if self.relu6:
+            # As the official code rebuilds the published int8 stream files.
+            return dict(model_id=self.model_id, causal=True, conv_type="2plus1d",
+                        se_type="none", activation="relu6", gating_activation="hard_sigmoid",
+                        use_positional_encoding=False)
         # The official stream configuration (movinet README, export_saved_model.py):
         # causal, (2+1)D convolutions, hard activations, positional encoding for a3-a5.
         return dict(model_id=self.model_id, causal=True, conv_type="2plus1d",
@@ -46,8 +54,18 @@ class MovinetConfig:
 
     @property
     def classifier_activation(self) -> str:
-        # The official k600 configs leave the head's activation at 'swish' for both variants.
-        return "swish"
+        # The official k600 configs leave the head's activation at 'swish' for both variants;
+        # the int8 files' head uses ReLU6 like the rest of them.
+        return "relu6" if self.relu6 else "swish"
+
+
+def config_for(name: str) -> MovinetConfig:
+    """The configuration behind a registered MoViNet name ('movinet-a0', 'movinet-a2-stream',
+    'movinet-a0-relu6-stream')."""
+    parts = name.split("-")
+    if parts[0] != "movinet" or len(parts) < 2 or parts[1] not in RESOLUTION:
+        raise ValueError(f"{name} is not a MoViNet name")
+    return MovinetConfig(parts[1], parts[-1] == "stream", relu6="relu6" in parts[2:])
 
 
 def build_backbone(cfg: MovinetConfig):

@@ -111,6 +111,16 @@ def _positive_float(v: str) -> float:
     return x
 
 
+def _non_negative(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {v!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return n
+
+
 def _positive(v: str) -> int:
     n = int(v)
     if n < 1:
@@ -119,17 +129,26 @@ def _positive(v: str) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from vidaction.train import TrainConfig, train
-
     if not args.resume and not args.data:
         raise UserError("--data is required (unless --resume)")
+    from vidaction.train.folder import check_start
+
+    # refusals from the flags and folders alone, before TensorFlow loads (seconds)
+    check_start(args.out, args.data, model=args.model, resume=args.resume, force=args.force)
+    from vidaction.train import TrainConfig, train
+
     # Only the flags typed (their argparse default is None): --resume keeps the run's
     # value of every other one, a fresh run takes TrainConfig's defaults.
     typed = {name: getattr(args, name) for name in (
-        "data", "model", "epochs", "batch_size", "frames", "frame_step", "size", "lr",
+        "data", "model", "epochs", "batch_size", "frames", "frame_step", "fps", "size", "lr",
         "unfreeze_top", "pretrained", "weights_url", "patience", "frame_backbone", "seed",
-        "clip_cache", "cache_samples", "feature_cache", "precision", "conv_impl")}
+        "clip_cache", "cache_samples", "feature_cache", "precision", "conv_impl",
+        "val_fraction", "test_fraction")}
     typed = {k: v for k, v in typed.items() if v is not None}
+    if "model" in typed:  # any case; an unknown name gets the nearest one and the list
+        from vidaction.models.factory import resolve_model_name
+
+        typed["model"] = resolve_model_name(typed["model"])
     if args.train_backbone:
         typed["freeze_backbone"] = False
     if args.augment:
@@ -147,26 +166,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.run, args.inputs, top_k=args.top_k, clips=args.clips, as_json=args.json,
         overlay=args.overlay, timeline=args.timeline, window=args.window, stride=args.stride,
         frame_step=args.frame_step, smooth=args.smooth, out_prefix=args.out,
-        progress=not args.no_progress)
+        progress=not args.no_progress, fps=args.fps, weights=args.weights)
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
     from vidaction.infer.stream import check_streamable, open_source, stream
     from vidaction.models.predictor import load_predictor
 
+    if (args.video is None) == (args.source is None):
+        raise UserError("give a video file, or --source for a camera or URL (not both)")
+    frame_step = args.frame_step
+    if args.every_deprecated is not None:
+        warnings.warn("--every is deprecated; use --frame-step (the same flag as predict's)",
+                      stacklevel=1)
+        if frame_step is None:
+            frame_step = args.every_deprecated
     check_streamable(args.run)  # before the model loads (seconds) or a camera opens
-    source = open_source(args.source, reconnects=args.reconnects)
-    predictor = load_predictor(args.run)
+    source = open_source(args.video or args.source, reconnects=args.reconnects)
+    predictor = load_predictor(args.run, weights=args.weights)
 
     def show(c) -> None:
         from tqdm import tqdm  # write above the progress bar, not through it
 
-        tqdm.write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.2f}",
+        tqdm.write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.1%}",
                    file=sys.stdout)
         sys.stdout.flush()
 
-    result = stream(predictor, source, every=args.every, reset_every=args.reset_every,
-                    overlay=args.overlay, progress=not args.no_progress, on_change=show)
+    result = stream(predictor, source, every=frame_step, reset_every=args.reset_every,
+                    overlay=args.overlay, progress=not args.no_progress, on_change=show,
+                    fps=args.fps)
     print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
           f"{result.ms_per_step:.1f} ms each after the first", file=sys.stderr)
     if args.overlay:
@@ -193,7 +221,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         warnings.showwarning = warning_hook
         metrics = evaluate_run(args.run, data=args.data, split=args.split, clips=args.clips,
                                allow_seen=args.allow_seen, out=args.out, force=args.force,
-                               progress=not args.no_progress)
+                               progress=not args.no_progress, frame_step=args.frame_step,
+                               fps=args.fps)
     print(format_summary(metrics))
     return 0
 
@@ -271,13 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Render clips of an articulated figure performing actions into "
                     "OUT/<split>/<class>/ (H.264 MP4), with classes.txt, manifest.json and "
                     "per-frame joint positions. Actors never cross splits.")
-    bi.add_argument("--out", required=True, help="output folder")
-    bi.add_argument("--classes", help="comma-separated subset of the built-in classes")
-    bi.add_argument("--clips-per-class", type=_positive, default=30, metavar="N")
+    bi.add_argument("--out", required=True, metavar="DIR",
+                    help="dataset folder to render into (created)")
+    bi.add_argument("--classes", help="comma-separated subset of the built-in classes "
+                                      "(default: all of them)")
+    bi.add_argument("--clips-per-class", type=_positive, default=30, metavar="N",
+                    help="clips rendered per class, over all splits")
     bi.add_argument("--size", type=_positive, default=128, help="frame side in pixels")
     bi.add_argument("--seconds", type=_positive_float, default=3.0, help="clip length")
-    bi.add_argument("--fps", type=_positive, default=25)
-    bi.add_argument("--seed", type=int, default=0)
+    bi.add_argument("--fps", type=_positive, default=25, help="frames per second of the clips")
+    bi.add_argument("--seed", type=int, default=0,
+                    help="seed of actors, motions and scenes (same seed, same dataset)")
     bi.add_argument("--workers", type=_positive, default=1, help="rendering processes")
     bi.add_argument("--variation", choices=["full", "low"], default="full",
                     help="low: plain backgrounds, steady camera, no distractors or occluders "
@@ -290,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     pv = dsub.add_parser("preview", help="contact sheet: a few frames of a few clips per class",
                          description="Tile a few frames of a few clips per class into one PNG.")
     pv.add_argument("root", help="dataset folder")
-    pv.add_argument("--out", required=True, help="PNG to write")
-    pv.add_argument("--clips-per-class", type=_positive, default=3, metavar="N")
+    pv.add_argument("--out", required=True, metavar="PNG", help="contact sheet image to write")
+    pv.add_argument("--clips-per-class", type=_positive, default=3, metavar="N",
+                    help="clips shown per class")
     pv.add_argument("--frames", type=_positive, default=4, help="frames per clip")
     pv.set_defaults(func=_cmd_data_preview)
 
@@ -300,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fetch chosen UCF101 clips into OUT/<split>/<class>/ with classes.txt and "
                     "manifest.json, pulling only their bytes out of the remote zip. Splits "
                     "keep each group (actor, scene) in one split.")
-    uc.add_argument("--out", required=True, help="output folder")
+    uc.add_argument("--out", required=True, metavar="DIR",
+                    help="dataset folder to fetch the clips into (created)")
     uc.add_argument("--url", default=None,
                     help="zip URL (must serve range requests) or local zip path "
                          "(default: the public UCF101 archive)")
@@ -330,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "keep the best epoch, log to CSV and TensorBoard, save the model in OUT. "
                     "A killed run continues with --resume.")
     tr.add_argument("--data", help="dataset folder (any layout `data check` accepts)")
-    tr.add_argument("--out", required=True, help="run folder to create")
+    tr.add_argument("--out", required=True, metavar="RUN",
+                    help="run folder to create: model, config.json, classes.txt, logs")
     # No argparse defaults below: TrainConfig has them, and --resume must tell a flag the
     # user typed from one left out (left out: the run's own value).
     tr.add_argument("--model", help="model name, see `vidaction models` (default: "
@@ -339,8 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "--resume: the run's)")
     tr.add_argument("--batch-size", type=_positive, help="(default: 8)")
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
-    tr.add_argument("--frame-step", type=_positive,
-                    help="frames between samples (default: 15)")
+    spacing = tr.add_mutually_exclusive_group()
+    spacing.add_argument("--frame-step", type=_positive,
+                         help="frames between samples (default: 15)")
+    spacing.add_argument("--fps", type=_positive_float, metavar="F",
+                         help="sample F frames per second of video instead, whatever each "
+                              "video's rate: its frame step is round(video fps / F), at "
+                              "least 1 (30 fps at --fps 5: every 6th frame; 24 fps: every "
+                              "5th); recorded in the run's config")
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
     tr.add_argument("--lr", type=_positive_float,
                     help="learning rate (Adam; default 1e-3, 1e-4 for r2plus1d)")
@@ -351,9 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune = tr.add_mutually_exclusive_group()
     tune.add_argument("--train-backbone", action="store_true",
                       help="train the whole backbone with the head, at --lr")
-    tune.add_argument("--unfreeze-top", type=_positive, metavar="N",
+    tune.add_argument("--unfreeze-top", type=_non_negative, metavar="N",
                       help="fine-tune the last N backbone blocks at --lr / 10 (batch norm "
-                           "stays frozen); the rest stays frozen")
+                           "stays frozen); the rest stays frozen (default: 0, none)")
     tr.add_argument("--patience", type=_positive,
                     help="epochs without a better val_loss before stopping (default 3; 2 for "
                          "frame-baseline)")
@@ -363,7 +405,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment", action="store_true",
                     help="flip, random resized crop, brightness/contrast and time jitter, "
                          "the same for every frame of a clip (no flips with left/right classes)")
-    tr.add_argument("--seed", type=int, help="(default: 0)")
+    tr.add_argument("--seed", type=int, help="seed of weights, shuffling and a drawn split "
+                                             "(default: 0)")
+    tr.add_argument("--val-fraction", type=_finite, metavar="F",
+                    help="ROOT/<class>/ layouts, or a dataset without a val split: share of "
+                         "each class for validation, as `data check --val-fraction` shows "
+                         "it (default: 0.2)")
+    tr.add_argument("--test-fraction", type=_finite, metavar="F",
+                    help="ROOT/<class>/ layouts: share of each class held out for test, as "
+                         "`data check --test-fraction` (default: 0.2)")
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
     tr.add_argument("--cache-samples", type=int, metavar="K",
                     help="frozen backbone without --augment: compute backbone features once "
@@ -404,9 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--clips", type=_positive, default=3, metavar="K",
                     help="evenly spaced clips per video (default: %(default)s; 1: the "
                          "centre clip)")
+    ev_spacing = ev.add_mutually_exclusive_group()
+    ev_spacing.add_argument("--frame-step", type=_positive, metavar="N",
+                            help="frames between samples (default: the run's spacing)")
+    ev_spacing.add_argument("--fps", type=_positive_float, metavar="F",
+                            help="sample F frames per second of each video instead "
+                                 "(frame step round(video fps / F))")
     ev.add_argument("--allow-seen", action="store_true",
                     help="score a split the run trained or validated on (inflated numbers)")
-    ev.add_argument("--out", help="output folder (default: RUN/eval/<split>)")
+    ev.add_argument("--out", metavar="DIR",
+                    help="folder for metrics.json, predictions.csv, the plots and report.html "
+                         "(default: RUN/eval/<split>)")
     ev.add_argument("--force", action="store_true",
                     help="replace an evaluation already in the output folder")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -418,10 +476,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "spaced clips averaged). A bad input gets one error line; the others are "
                     "still predicted; the exit status is 1 if any failed. --timeline labels "
                     "consecutive windows of a long video instead.")
-    pr.add_argument("run", help="run folder (from `vidaction train`) or an exported .tflite")
+    pr.add_argument("run", help="run folder (from `vidaction train`), an exported .tflite, "
+                                "or kinetics600: the official Kinetics-600 MoViNet, no "
+                                "training needed (fetched on first use)")
     pr.add_argument("inputs", nargs="+", metavar="INPUT",
                     help="video or GIF file, folder (searched recursively) or glob pattern")
-    pr.add_argument("--top-k", type=_positive, default=5, metavar="K")
+    pr.add_argument("--top-k", type=_positive, default=5, metavar="K",
+                    help="labels printed per input, most probable first")
     pr.add_argument("--clips", type=_positive, default=3, metavar="K",
                     help="evenly spaced clips averaged per video (default: %(default)s, "
                          "as evaluate)")
@@ -436,13 +497,22 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--stride", type=_positive, metavar="N",
                     help="sampled frames between window starts (default: --window, "
                          "no overlap)")
-    pr.add_argument("--frame-step", type=_positive, metavar="N",
-                    help="take every N-th frame into windows (default: the run's frame "
-                         "step; 1: consecutive frames)")
+    pr_spacing = pr.add_mutually_exclusive_group()
+    pr_spacing.add_argument("--frame-step", type=_positive, metavar="N",
+                            help="take every N-th frame into windows (default: the run's "
+                                 "frame step; 1: consecutive frames)")
+    pr_spacing.add_argument("--fps", type=_positive_float, metavar="F",
+                            help="sample clips and windows at F frames per second of each "
+                                 "video (frame step round(video fps / F); default: the run's "
+                                 "spacing, 5 fps for kinetics600)")
+    pr.add_argument("--weights", metavar="PATH",
+                    help="kinetics600: a local copy of its .tflite (or the .tar.gz it is "
+                         "published as), for machines without internet")
     pr.add_argument("--smooth", type=_positive, default=1, metavar="N",
                     help="moving average of probabilities over N windows")
     pr.add_argument("--out", metavar="PREFIX",
-                    help="timeline files PREFIX.csv/.json/.png (default: <name>_timeline)")
+                    help="--timeline only: write PREFIX.csv/.json/.png (default: "
+                         "<name>_timeline); labels go to stdout, --overlay names its own file")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     pr.set_defaults(func=_cmd_predict)
 
@@ -454,14 +524,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "Exit status: 0 when the source ends, 3 when it was lost before its end "
                     "(truncated file, camera gone, network stream lost after --reconnects "
                     "tries), 1 when it cannot be opened.")
-    st.add_argument("run", help="run folder of a movinet-*-stream model, or its .tflite export")
-    st.add_argument("--source", required=True,
-                    help="video file, camera index (0) or URL (rtsp://, http://, ...)")
+    st.add_argument("run", help="run folder of a movinet-*-stream model, its .tflite export, "
+                                "or kinetics600 (the official Kinetics-600 MoViNet)")
+    st.add_argument("video", nargs="?", metavar="VIDEO",
+                    help="video file to stream (or give --source)")
+    st.add_argument("--source",
+                    help="camera index (0), URL (rtsp://, http://, ...) or video file")
     st.add_argument("--overlay", metavar="OUT",
                     help="also write the frames with the current label drawn on (.mp4 or .gif)")
-    st.add_argument("--every", type=_positive, metavar="N",
+    st.add_argument("--frame-step", type=_positive, metavar="N",
                     help="feed every N-th frame to the model (default: the run's frame step, "
-                         "the spacing it was trained on)")
+                         "the spacing it was trained on), as predict's --frame-step")
+    st.add_argument("--every", type=_positive, dest="every_deprecated",
+                    help=argparse.SUPPRESS)  # the old name of --frame-step
+    st.add_argument("--fps", type=_positive_float, metavar="F",
+                    help="feed F frames per second of the source (one in round(source fps "
+                         "/ F); default: the run's spacing, 5 fps for kinetics600)")
+    st.add_argument("--weights", metavar="PATH",
+                    help="kinetics600: a local copy of its .tflite (or .tar.gz)")
     st.add_argument("--reset-every", type=_positive, metavar="N", default=0,
                     help="clear the model state after every N frames fed to it (default: "
                          "never; the label then pools everything seen so far)")
@@ -478,12 +558,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "with its state inputs and outputs). Labels and config go beside it; "
                     "`predict` and `stream` accept the .tflite in place of the run.")
     ex.add_argument("run", help="run folder (from `vidaction train`)")
-    ex.add_argument("--format", required=True, choices=["savedmodel", "tflite"])
+    ex.add_argument("--format", required=True, choices=["savedmodel", "tflite"],
+                    help="savedmodel: TensorFlow SavedModel folder (serving); tflite: one "
+                         "LiteRT file for phones and edge devices (required, no default)")
     ex.add_argument("--quantize", default="none", choices=["none", "dynamic", "int8"],
                     help="TFLite only: float weights (none), int8 weights (dynamic), or int8 "
                          "weights and activations calibrated on training clips (int8)")
     ex.add_argument("--out", required=True, metavar="PATH",
-                    help="output folder (savedmodel) or .tflite file")
+                    help="the exported model: a folder (savedmodel) or a .tflite file")
     ex.add_argument("--data", help="int8: dataset folder to calibrate on (default: the run's)")
     ex.add_argument("--force", action="store_true", help="replace an existing PATH")
     ex.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -538,11 +620,71 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the whole job end to end on built-in data",
                           description="Render the built-in dataset and run every stage "
                                       "that is available on it.")
-    demo.add_argument("--out", default="demo-output", help="output folder (default: %(default)s)")
+    demo.add_argument("--out", default="demo-output", metavar="DIR",
+                      help="folder for everything the demo makes: data/, run/, the "
+                           "evaluation and prediction GIFs (default: %(default)s)")
     demo.add_argument("--force", action="store_true", help="replace an existing demo run")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
+    _teach(p)
     return p
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Epilog examples keep their lines; every flag's default is shown, unless its help
+    says it already or it has none (a switch, or None: "the run's", "the model's")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+# `--help` ends with these: one or two command lines per verb that work as typed
+EXAMPLES = {
+    "vidaction": ["vidaction demo", "vidaction data builtin --out data && "
+                  "vidaction train --data data --out run --model rgb-diff"],
+    "vidaction data check": ["vidaction data check data", "vidaction data check ucf --full"],
+    "vidaction data builtin": ["vidaction data builtin --out data",
+                               "vidaction data builtin --out small --classes clap,bow "
+                               "--clips-per-class 10 --variation low"],
+    "vidaction data preview": ["vidaction data preview data --out sheet.png"],
+    "vidaction data ucf101": ["vidaction data ucf101 --out ucf --preset seed25",
+                              "vidaction data ucf101 --out ucf --first 5 "
+                              "--split train=30,val=10,test=10"],
+    "vidaction train": ["vidaction train --data data --out run",
+                        "vidaction train --data data --out run --model rgb-diff --epochs 20"],
+    "vidaction evaluate": ["vidaction evaluate run", "vidaction evaluate run --clips 1"],
+    "vidaction predict": ["vidaction predict run clip.mp4 --top-k 3",
+                          "vidaction predict run long.mp4 --timeline --out long"],
+    "vidaction stream": ["vidaction stream run clip.mp4",
+                         "vidaction stream run --source 0 --overlay live.mp4"],
+    "vidaction export": ["vidaction export run --format tflite --out model.tflite",
+                         "vidaction export run --format savedmodel --out saved"],
+    "vidaction models": ["vidaction models"],
+    "vidaction pose": ["vidaction pose clip.mp4 --overlay skeleton.mp4"],
+    "vidaction demo": ["vidaction demo --out demo-output"],
+}
+
+
+def _parsers(p: argparse.ArgumentParser):
+    yield p
+    for a in p._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for child in dict.fromkeys(a.choices.values()):
+                yield from _parsers(child)
+
+
+def _teach(p: argparse.ArgumentParser) -> None:
+    """Every parser shows defaults and ends with its examples (subparsers do not inherit
+    the top parser's formatter)."""
+    for q in _parsers(p):
+        q.formatter_class = _Help
+        lines = EXAMPLES.get(q.prog)
+        if lines and not q.epilog:
+            q.epilog = "examples:\n" + "\n".join(f"  {ln}" for ln in lines)
 
 
 def _one_line(e: BaseException) -> str:

@@ -30,9 +30,13 @@ def check_streamable(path: str | Path) -> None:
     model is loaded; .tflite exports are checked when opened (in milliseconds)."""
     import json
 
+    from vidaction.models.kinetics import is_pretrained_name
+    from vidaction.models.run import check_run_folder
+
+    if is_pretrained_name(path) or Path(path).suffix.lower() == ".tflite":
+        return
+    check_run_folder(Path(path))  # a missing or wrong folder, before a camera opens
     cfg = Path(path) / "config.json"
-    if not cfg.is_file():
-        return  # load_predictor names what is missing
     try:
         config = json.loads(cfg.read_text())
     except ValueError:
@@ -218,15 +222,18 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
            overlay: str | Path | None = None, progress: bool = True, top_k: int = 3,
-           on_change: Callable[[LabelChange], None] | None = None) -> StreamResult:
+           on_change: Callable[[LabelChange], None] | None = None,
+           fps: float | None = None) -> StreamResult:
     """Run `predictor` (a Run or TFLiteRun of a stream model) over `source` frame by frame.
 
     `every`: feed one frame in `every` to the model (default: the run's frame_step, the
     spacing it was trained on); `reset_every`: clear the state after that many model steps
     (0: never; the pooled average then covers everything since the start). `on_change` is
     called whenever the top-1 label changes. Nothing accumulates per frame: memory stays flat.
+    `fps`: feed that many frames per second of the source instead (one in round(source fps /
+    fps)); a run sampled by rate (the pretrained `kinetics600`: 5 fps) streams at its rate.
     """
-    from vidaction.data.sampling import fit_frame
+    from vidaction.data.sampling import fit_frame, frame_step_for
 
     streamer = predictor.streamer()
     config = predictor.config
@@ -238,9 +245,13 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
         source = open_source(str(source))
     size = int(config["model"]["size"])
     resize = config.get("sampling", {}).get("resize", "letterbox")
+    if every and fps:
+        raise UserError("--fps and --frame-step exclude each other")
+    if not every:  # --fps, else the run's own rate, else its frame step
+        every = frame_step_for(source.fps, fps or config.get("sampling", {}).get("fps"))
     every = every or int(config.get("sampling", {}).get("frame_step", 1)) or 1
     if every < 1 or reset_every < 0:
-        raise UserError("--every must be at least 1 and --reset-every at least 0")
+        raise UserError("--frame-step must be at least 1 and --reset-every at least 0")
     classes = list(predictor.classes)
     changes: list[LabelChange] = []
     top: list[tuple[str, float]] = []

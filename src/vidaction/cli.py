@@ -143,7 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "data", "model", "epochs", "batch_size", "frames", "frame_step", "fps", "size", "lr",
         "unfreeze_top", "pretrained", "weights_url", "patience", "frame_backbone", "seed",
         "clip_cache", "cache_samples", "feature_cache", "precision", "conv_impl",
-        "val_fraction", "test_fraction")}
+        "val_fraction", "test_fraction", "pose_model", "pose_weights")}
     typed = {k: v for k, v in typed.items() if v is not None}
     if "model" in typed:  # any case; an unknown name gets the nearest one and the list
         from vidaction.models.factory import resolve_model_name
@@ -166,7 +166,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         args.run, args.inputs, top_k=args.top_k, clips=args.clips, as_json=args.json,
         overlay=args.overlay, timeline=args.timeline, window=args.window, stride=args.stride,
         frame_step=args.frame_step, smooth=args.smooth, out_prefix=args.out,
-        progress=not args.no_progress, fps=args.fps, weights=args.weights)
+        progress=not args.no_progress, fps=args.fps, weights=args.weights,
+        force=args.force)
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
@@ -182,8 +183,18 @@ def _cmd_stream(args: argparse.Namespace) -> int:
         if frame_step is None:
             frame_step = args.every_deprecated
     check_streamable(args.run)  # before the model loads (seconds) or a camera opens
+    if args.overlay:
+        from vidaction.infer.predict import check_outputs
+
+        check_outputs([Path(args.overlay)], args.force)  # the one overwrite rule
     source = open_source(args.video or args.source, reconnects=args.reconnects)
+    import time
+
+    t0 = time.perf_counter()
+    if not args.no_progress:  # TensorFlow and the weights: seconds of silence otherwise
+        print(f"vidaction: loading model {args.run} ...", file=sys.stderr, flush=True)
     predictor = load_predictor(args.run, weights=args.weights)
+    load_s = time.perf_counter() - t0
 
     def show(c) -> None:
         from tqdm import tqdm  # write above the progress bar, not through it
@@ -196,7 +207,12 @@ def _cmd_stream(args: argparse.Namespace) -> int:
                     overlay=args.overlay, progress=not args.no_progress, on_change=show,
                     fps=args.fps)
     print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
-          f"{result.ms_per_step:.1f} ms each after the first", file=sys.stderr)
+          f"{result.ms_per_step:.1f} ms each after the first; "
+          f"{result.ms_per_step_all(load_s):.1f} ms each all told (model load {load_s:.1f} s, "
+          f"stream build {result.build_seconds:.1f} s, first frame "
+          f"{result.first_step_seconds:.1f} s included)"
+          + (f"; state reset every {result.reset_every} frames fed"
+             if result.reset_every else "; state never reset"), file=sys.stderr)
     if args.overlay:
         print(f"overlay written to {args.overlay}", file=sys.stderr)
     return 3 if result.end.lost else 0
@@ -415,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ROOT/<class>/ layouts: share of each class held out for test, as "
                          "`data check --test-fraction` (default: 0.2)")
     tr.add_argument("--clip-cache", help="folder to keep decoded clips in between epochs")
+    tr.add_argument("--pose-model", choices=["movenet", "blazepose", "blazepose-full"],
+                    help="skeleton models (pose-*): the pose estimator whose keypoints they "
+                         "learn from (default movenet; computed once per video and cached)")
+    tr.add_argument("--pose-weights", metavar="PATH",
+                    help="skeleton models: the estimator's weights file (default: fetched "
+                         "from the official location and cached)")
     tr.add_argument("--cache-samples", type=int, metavar="K",
                     help="frozen backbone without --augment: compute backbone features once "
                          "for K clips per video (at most --epochs) and train the head on "
@@ -513,6 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", metavar="PREFIX",
                     help="--timeline only: write PREFIX.csv/.json/.png (default: "
                          "<name>_timeline); labels go to stdout, --overlay names its own file")
+    pr.add_argument("--force", action="store_true",
+                    help="replace existing --overlay and timeline files (without it an "
+                         "existing output is refused before anything runs, as in every "
+                         "command)")
     pr.add_argument("--no-progress", action="store_true", help="no progress bars")
     pr.set_defaults(func=_cmd_predict)
 
@@ -542,9 +568,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "/ F); default: the run's spacing, 5 fps for kinetics600)")
     st.add_argument("--weights", metavar="PATH",
                     help="kinetics600: a local copy of its .tflite (or .tar.gz)")
-    st.add_argument("--reset-every", type=_positive, metavar="N", default=0,
+    st.add_argument("--reset-every", type=_non_negative, metavar="N", default=None,
                     help="clear the model state after every N frames fed to it (default: "
-                         "never; the label then pools everything seen so far)")
+                         "the run's frames per clip, so the label covers about what a "
+                         "training clip covered; 0: never, the label then pools everything "
+                         "seen so far)")
+    st.add_argument("--force", action="store_true",
+                    help="replace an existing --overlay file (without it an existing output "
+                         "is refused before anything runs, as in every command)")
     st.add_argument("--reconnects", type=int, default=3, metavar="N",
                     help="network sources: reopen a lost stream N times, with growing waits "
                          "(default: %(default)s)")

@@ -164,7 +164,7 @@ def check_dataset(root: Path, val_fraction: float = 0.2, test_fraction: float = 
         raise ValueError("quick and full exclude each other")
     mode = "quick" if quick else "full" if full else "sampled"
     cfg = sampling or SamplingConfig()
-    ds = load_dataset(root, val_fraction, test_fraction, seed)
+    ds = load_dataset(root, val_fraction, test_fraction, seed, write_classes_file=False)
     with ThreadPoolExecutor(workers) as pool:
         results = list(progress_bar(pool.map(lambda c: check_file(c.path, mode, cfg),
                                              ds.clips),

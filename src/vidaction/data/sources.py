@@ -197,6 +197,12 @@ def _from_class_folders(root: Path, subdirs: list[Path], val_fraction: float,
         if vids:
             per_class[cdir.name] = vids
     if not per_class:
+        loose = [f for f in root.iterdir() if _is_video(f)]
+        if loose:  # a flat folder of videos: the labels are missing, not the videos
+            raise DatasetError(f"{root}: {len(loose)} videos but no class folders; a dataset "
+                               "has one folder per class (ROOT/<class>/<video>, or "
+                               "ROOT/<split>/<class>/<video>), or train.csv/test.csv "
+                               "listing each video's class")
         raise DatasetError(f"{root}: no videos found (expected <class>/<video> folders, "
                            "<split>/<class>/<video>, or train.csv/test.csv)")
     classes = resolve_classes(root, [n for n, vids in per_class.items() for _ in vids],

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.errors import UserError
-from vidaction.models.run import RunError, read_json, write_json
+from vidaction.models.run import RunError, check_run_folder, read_json, run_data, write_json
 
 OUTPUTS = ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
            "report.html")
@@ -33,8 +33,7 @@ GIF_VIDEOS = 6
 
 
 def _check_run(run: Path) -> dict:
-    if not run.is_dir():
-        raise RunError(f"{run}: no such run folder")
+    check_run_folder(run)  # what a wrong folder is instead (one holding the run: where)
     config = read_json(run / "config.json")
     if not (run / "model").is_dir():
         raise RunError(f"{run}: no saved model (training did not finish; try --resume)")
@@ -120,8 +119,13 @@ def evaluate_run(
     progress: bool = False,
     batch_size: int | None = None,
     workers: int = 2,
+    frame_step: int | None = None,
+    fps: float | None = None,
 ) -> dict:
     """Evaluate a trained run on one split; returns the metrics (as in metrics.json).
+
+    `frame_step` or `fps` (frames per second of video) replace the run's clip spacing
+    (default: the one it was trained with); the metrics record the sampling used.
 
     K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
     Refuses the run's own train and val splits unless `allow_seen`. An output inside the
@@ -133,11 +137,11 @@ def evaluate_run(
     target = Path(out) if out is not None else Path(run) / "eval" / str(split)
     with writing_into(run, target, "vidaction evaluate", replaces=False):
         return _evaluate_run(run, data, split, clips, allow_seen, out, force, progress,
-                             batch_size, workers)
+                             batch_size, workers, frame_step, fps)
 
 
 def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, batch_size,
-                  workers) -> dict:
+                  workers, frame_step=None, fps=None) -> dict:
     from vidaction.evaluate.metrics import compute_metrics
     from vidaction.models.run import load_run
     from vidaction.models.scoring import check_finite_logits, load_videos, score_videos
@@ -157,11 +161,15 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     _check_out(out, force)
 
     if data is None:
-        data = config.get("train", {}).get("data") or ""
-        if not data:
+        recorded = config.get("train", {}).get("data") or ""
+        if not recorded:
             raise UserError(f"{run}: config.json names no dataset; pass --data")
-        if not Path(data).is_dir():
-            raise UserError(f"{data}: the run's dataset folder is not there; pass --data")
+        data = run_data(run, config)  # also found beside a run moved with its data
+        if data is None:
+            rel = config.get("train", {}).get("data_from_run")
+            beside = f" nor at {run / rel}" if rel else ""
+            raise UserError(f"{recorded}: the run's dataset folder is not there{beside}; "
+                            "pass --data")
     data = Path(data)
     videos, ds = eval_clips(config, data, split)
     if not videos:
@@ -173,6 +181,13 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     from vidaction.data.sampling import SamplingConfig
 
     sampling = SamplingConfig(**config["sampling"])
+    if frame_step and fps:
+        raise UserError("--frame-step and --fps exclude each other")
+    if frame_step or fps:  # in place of the run's spacing
+        from dataclasses import replace
+
+        sampling = replace(sampling, frame_step=frame_step or sampling.frame_step,
+                           fps=None if frame_step else fps)
     batch = batch_size or int(config.get("train", {}).get("batch_size", 8))
     paths = [str(v.path) for v in videos]
     labels = [to_run[v.label] for v in videos]

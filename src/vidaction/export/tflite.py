@@ -40,10 +40,13 @@ def representative_clips(run, count: int = 24, data: str | os.PathLike | None = 
     (unreadable files skipped), as uint8 (n, frames, size, size, 3)."""
     from vidaction.data.sampling import SamplingConfig, sample_clips
     from vidaction.data.sources import load_dataset
+    from vidaction.models.run import run_data
     from vidaction.progress import bar as progress_bar
 
     train = run.config.get("train", {})
-    root = data or train.get("data") or run.config.get("dataset", {}).get("root")
+    # also found beside a run moved with its data (run_data)
+    root = data or run_data(run.path, run.config) or train.get("data") \
+        or run.config.get("dataset", {}).get("root")
     if not root or not Path(root).is_dir():
         raise ExportError(f"int8 calibration needs the run's training clips, but its dataset "
                           f"{root or '(none recorded)'} is not there; pass --data DIR or use "

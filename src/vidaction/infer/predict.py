@@ -170,14 +170,51 @@ def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
     return record, text, lambda i: top
 
 
+@dataclass
+class Outputs:
+    """The files one input's prediction writes, named before the model loads."""
+
+    timeline: Path | None = None  # PREFIX of PREFIX.csv/.json/.png
+    overlay: Path | None = None
+
+    def paths(self) -> list[Path]:
+        return ([] if self.timeline is None else timeline_paths(self.timeline)) + \
+            ([] if self.overlay is None else [self.overlay])
+
+
+def _plan_outputs(files: list[Input], overlay: str | None, timeline: bool,
+                  out_prefix: str | None, many: bool, taken: set[str]) -> dict[int, Outputs]:
+    """{id(input): its Outputs}, names made unique across inputs, in input order."""
+    plan = {}
+    for it in files:
+        o = Outputs()
+        if timeline:
+            o.timeline = _per_input(Path(out_prefix or f"{it.path.stem}_timeline"), it.path,
+                                    many and out_prefix is not None, taken)
+        if overlay:
+            o.overlay = _per_input(Path(overlay), it.path, many, taken)
+        plan[id(it)] = o
+    return plan
+
+
+def check_outputs(paths: list[Path], force: bool) -> None:
+    """The one rule of every command: an existing output is replaced only with --force
+    (train, evaluate, export, predict, stream)."""
+    there = [p for p in paths if p.exists() or p.is_symlink()]
+    if there and not force:
+        more = f" (and {len(there) - 1} more of the outputs)" if len(there) > 1 else ""
+        raise UserError(f"{there[0]} already exists{more}; --force replaces it")
+
+
+def timeline_paths(prefix: Path) -> list[Path]:
+    return [prefix.with_name(prefix.name + ext) for ext in (".csv", ".json", ".png")]
+
+
 def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smooth: int, k: int,
-                  out_prefix: str | None, many: bool, taken: set[str],
-                  progress: bool) -> tuple[dict, list[str], TopFor]:
+                  prefix: Path, progress: bool) -> tuple[dict, list[str], TopFor]:
     from vidaction.infer.timeline import compute_timeline, describe, write_timeline
 
     tl = compute_timeline(predictor, path, cfg, stride, smooth=smooth, progress=progress)
-    prefix = _per_input(Path(out_prefix or f"{path.stem}_timeline"), path,
-                        many and out_prefix is not None, taken)
     written = write_timeline(tl, prefix)
     top = tl.top(k)
     record = {"path": str(path), "top": [{"label": lab, "prob": round(p, 5)} for lab, p in top],
@@ -207,11 +244,17 @@ def predict_command(
     smooth: int = 1,
     out_prefix: str | None = None,
     progress: bool = True,
+    force: bool = False,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
+    fps: float | None = None,
+    weights: str | os.PathLike | None = None,
 ) -> int:
     """Predict every input; a bad one gets one error line and the rest go on. Returns the
-    exit status: 1 if any input failed."""
+    exit status: 1 if any input failed. `fps` samples clips and windows at that many frames
+    per second of each video (in place of the run's spacing); `weights` is a local copy of
+    a pretrained classifier's file (`kinetics600`). An existing overlay or timeline file
+    is refused, before the model loads, unless `force`."""
     from dataclasses import replace
 
     from vidaction.infer.overlay import OverlayWriter, overlay_video
@@ -236,10 +279,28 @@ def predict_command(
         raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
                         "(OUT.mp4 or OUT.gif)")
 
-    predictor = load_predictor(run)
+    if fps and frame_step:
+        raise UserError("--fps and --frame-step exclude each other")
+    taken: set[str] = set()
+    plan = _plan_outputs(files, overlay, timeline, out_prefix, many, taken)
+    check_outputs([p for item in plan.values() for p in item.paths()], force)
+    if not files:  # nothing to predict: each input's line, without loading the model
+        for it in items:
+            print(f"vidaction: error: {it.error}", file=stderr, flush=True)
+            if as_json:
+                print(json.dumps({"path": str(it.path), "error": it.error}), file=stdout,
+                      flush=True)
+        return 1
+    if progress:  # seconds (TensorFlow and the weights) before the first line
+        print(f"vidaction: loading model {run} ...", file=stderr, flush=True)
+    predictor = load_predictor(run, weights=weights)
     classes = list(predictor.classes)
     k = min(top_k, len(classes))
     cfg = sampling_config(predictor)
+    if fps:
+        cfg = replace(cfg, fps=fps)
+    elif frame_step:  # a frame step given replaces the run's rate too
+        cfg = replace(cfg, fps=None)
     if timeline:
         cfg = replace(cfg, n_frames=window or cfg.n_frames,
                       frame_step=frame_step or cfg.frame_step)
@@ -249,7 +310,6 @@ def predict_command(
             raise UserError(f"--window {cfg.n_frames}: this model takes exactly {need} frames "
                             f"per clip; use --window {need} (and --stride to overlap windows)")
 
-    taken: set[str] = set()
     failed = 0
     bar = progress_bar(total=len(items), desc="predict", unit="video",
                        enabled=progress and len(items) >= 2)
@@ -257,13 +317,14 @@ def predict_command(
         try:
             if it.error:
                 raise UserError(it.error)
+            outputs = plan[id(it)]
             if timeline:
                 record, text, top_for = _timeline_one(predictor, it.path, cfg, stride, smooth,
-                                                      k, out_prefix, many, taken, progress)
+                                                      k, outputs.timeline, progress)
             else:
                 record, text, top_for = _predict_one(predictor, it.path, cfg, clips, k)
             if overlay:
-                dest = _per_input(Path(overlay), it.path, many, taken)
+                dest = outputs.overlay
                 n = overlay_video(it.path, dest, top_for)
                 record["overlay"] = str(dest)
                 text.append(f"  overlay: {dest} ({_n(n, 'frame')})")

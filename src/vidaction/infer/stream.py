@@ -208,11 +208,20 @@ class StreamResult:
     end: SourceEnd
     seconds: float  # wall time spent
     model_seconds: float = 0.0  # in the model, after its first (warm-up) step
+    build_seconds: float = 0.0  # making the streamer (a Keras run: tracing the graph)
+    first_step_seconds: float = 0.0  # the first frame through the model (graph optimised)
+    reset_every: int = 0  # model steps between state resets (0: never)
 
     @property
     def ms_per_step(self) -> float:
         """Model time per frame fed to it, the warm-up step left out."""
         return 1000 * self.model_seconds / (self.steps - 1) if self.steps > 1 else 0.0
+
+    def ms_per_step_all(self, load_seconds: float = 0.0) -> float:
+        """What each frame fed to the model really cost: loading (`load_seconds`, the
+        caller's), building the streamer, the first frame and reading included."""
+        total = load_seconds + self.build_seconds + self.seconds
+        return 1000 * total / self.steps if self.steps else 0.0
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -220,7 +229,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
+def stream(predictor, source, *, every: int | None = None, reset_every: int | None = None,
            overlay: str | Path | None = None, progress: bool = True, top_k: int = 3,
            on_change: Callable[[LabelChange], None] | None = None,
            fps: float | None = None) -> StreamResult:
@@ -228,16 +237,23 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
 
     `every`: feed one frame in `every` to the model (default: the run's frame_step, the
     spacing it was trained on); `reset_every`: clear the state after that many model steps
-    (0: never; the pooled average then covers everything since the start). `on_change` is
+    (default: the run's frames per clip, so the label covers what a training clip covered;
+    0: never, the pooled average then covers everything since the start). `on_change` is
     called whenever the top-1 label changes. Nothing accumulates per frame: memory stays flat.
     `fps`: feed that many frames per second of the source instead (one in round(source fps /
     fps)); a run sampled by rate (the pretrained `kinetics600`: 5 fps) streams at its rate.
     """
     from vidaction.data.sampling import fit_frame, frame_step_for
+    from vidaction.models.run import Run
 
-    streamer = predictor.streamer()
     config = predictor.config
     name = config.get("model", {}).get("name", "?")
+    if isinstance(predictor, Run) and progress:  # a .tflite has its step function already
+        print(f"vidaction: building the {name} stream model (the first build traces the "
+              "graph: about 40 s on a CPU) ...", file=sys.stderr, flush=True)
+    t_build = time.perf_counter()
+    streamer = predictor.streamer()
+    build_s = time.perf_counter() - t_build
     if streamer is None:
         raise UserError(f"{name} is not a stream model: `stream` needs a movinet-*-stream run "
                         "(use `predict --timeline` for clip models)")
@@ -250,6 +266,9 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
     if not every:  # --fps, else the run's own rate, else its frame step
         every = frame_step_for(source.fps, fps or config.get("sampling", {}).get("fps"))
     every = every or int(config.get("sampling", {}).get("frame_step", 1)) or 1
+    if reset_every is None:  # a training clip's length: the span the model learnt to label
+        reset_every = int(config.get("sampling", {}).get("n_frames")
+                          or config.get("model", {}).get("frames") or 0)
     if every < 1 or reset_every < 0:
         raise UserError("--frame-step must be at least 1 and --reset-every at least 0")
     classes = list(predictor.classes)
@@ -257,7 +276,7 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
     top: list[tuple[str, float]] = []
     current = None
     frames = steps = resets = since_reset = 0
-    model_s = 0.0
+    model_s = first_s = 0.0
     start = time.perf_counter()
     with ExitStack() as stack:
         writer = None
@@ -281,6 +300,8 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
                     logits = streamer.step(fit_frame(frame, size, resize))
                     if steps:  # the first call also optimises the graph: seconds
                         model_s += time.perf_counter() - t0
+                    else:
+                        first_s = time.perf_counter() - t0
                     steps += 1
                     since_reset += 1
                     probs = _softmax(np.asarray(logits, np.float64))
@@ -301,4 +322,4 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int = 0,
     end = end or source.end or SourceEnd(f"end of {getattr(source, 'spec', source)} after "
                                          f"{frames} frames")
     return StreamResult(frames, steps, resets, changes, end, time.perf_counter() - start,
-                        model_s)
+                        model_s, build_s, first_s, reset_every)

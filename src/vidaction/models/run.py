@@ -66,13 +66,76 @@ def load_run(path: str | os.PathLike) -> Run:
     from vidaction.models import load_model
 
     path = Path(path)
-    if not path.is_dir():
-        raise RunError(f"{path}: no such run folder")
+    check_run_folder(path)
     if not (path / "model").is_dir():
         raise RunError(f"{path}: no saved model (training did not finish; try --resume)")
     config = read_json(path / "config.json")
     classes = run_classes(path, config)
     return Run(path, load_model(path / "model"), classes, config)
+
+
+def check_run_folder(path: Path) -> None:
+    """A folder with a config.json, else one line saying what it is instead: a folder
+    holding runs (`demo-output` holds its run in demo-output/run) names them."""
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder")
+    if (path / "config.json").is_file():
+        return
+    runs = _runs_inside(path)
+    if runs:
+        where = ", ".join(str(r) for r in runs[:3]) + (" ..." if len(runs) > 3 else "")
+        what = "a run" if len(runs) == 1 else "runs"
+        raise RunError(f"{path} is not a run folder; it holds {what} at {where}")
+    if (path / "classes.txt").is_file() or (path / "train").is_dir() \
+            or (path / "train.csv").is_file():
+        raise RunError(f"{path} is a dataset folder, not a run; pass the folder `vidaction "
+                       "train --out` wrote")
+    raise RunError(f"{path} is not a run folder (no config.json); pass the folder `vidaction "
+                   "train --out` wrote")
+
+
+def _runs_inside(path: Path, depth: int = 2) -> list[Path]:
+    """Run folders (config.json and model/) at most `depth` levels below `path`."""
+    found: list[Path] = []
+    level = [path]
+    for _ in range(depth):
+        below = []
+        for d in level:
+            try:
+                subs = sorted(p for p in d.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:
+                continue
+            for p in subs:
+                if (p / "config.json").is_file() and (p / "model").is_dir():
+                    found.append(p)
+                else:
+                    below.append(p)
+        level = below[:200]  # a huge tree is not searched: this is only a hint
+    return found
+
+
+def run_data(path: str | os.PathLike, config: dict) -> Path | None:
+    """The dataset folder a run trained on, wherever the command runs from: where it lay
+    relative to the run when it trained, if that is there (run and data moved or copied
+    together: `mv demo-output demo-old` then a new demo must not lend demo-old/run the new
+    demo's data), else the absolute path recorded (the run moved alone), else (older
+    runs: a path relative to where train ran) as it reads from here."""
+    train = config.get("train") or {}
+    rel = train.get("data_from_run")
+    if rel:
+        beside = Path(os.path.normpath(Path(path).absolute() / rel))
+        if beside.is_dir():
+            return beside
+    recorded = train.get("data") or (config.get("dataset") or {}).get("root")
+    if recorded and Path(recorded).is_dir():
+        return Path(recorded)
+    return None
+
+
+def data_from_run(run: str | os.PathLike, data: str | os.PathLike) -> str:
+    """`data` relative to the run folder, what run_data looks for once both have moved."""
+    return os.path.relpath(os.path.abspath(data), os.path.abspath(run))
 
 
 def run_classes(path: Path, config: dict) -> list[str]:

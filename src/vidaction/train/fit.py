@@ -35,7 +35,7 @@ from vidaction.models.factory import (
     resolve_precision,
 )
 from vidaction.models.integrity import checkpoint_damage
-from vidaction.models.run import RunError, write_json
+from vidaction.models.run import RunError, data_from_run, write_json
 from vidaction.paths import cache_root
 from vidaction.progress import bar as progress_bar
 from vidaction.train.features import (
@@ -67,6 +67,8 @@ class TrainConfig:
     batch_size: int = 8
     frames: int | None = None  # None: the model's default
     frame_step: int = 15
+    fps: float | None = None  # frames per second of video instead (per video: frame_step =
+    #                           round(video_fps / fps), see SamplingConfig.at_rate)
     size: int | None = None  # None: the model's native resolution
     resize: str | None = None  # None: the model's default (letterbox; crop for cnn-rnn)
     lr: float | None = None  # None: the model's default (1e-3; 1e-4 for r2plus1d)
@@ -88,6 +90,8 @@ class TrainConfig:
     conv_impl: str = "fast"  # MoViNet base: 3-D convs as exact 2-D sums, or "reference"
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
+    pose_model: str = "movenet"  # skeleton models (pose-*): the estimator of the keypoints
+    pose_weights: str | None = None  # its weights file(s); None: fetched and cached
 
     @property
     def uses_feature_cache(self) -> bool:
@@ -99,6 +103,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "frame_step", "patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.fps is not None and not (math.isfinite(self.fps) and self.fps > 0):
+            raise UserError(f"--fps must be a positive finite number, got {self.fps}")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"--lr must be a positive finite number, got {self.lr}")
         if self.unfreeze_top and not self.freeze_backbone:
@@ -338,6 +344,8 @@ class _Recorder:
         self.pending = False
         saved = self.config.get("train") or {}
         train_cfg = {**saved, **dataclasses.asdict(self.cfg)}
+        if train_cfg.get("data") != saved.get("data"):  # --data changed: keep both in step
+            train_cfg["data_from_run"] = data_from_run(self.out, train_cfg["data"])
         if {k: v for k, v in train_cfg.items() if k != "out"} != \
                 {k: v for k, v in saved.items() if k != "out"}:
             write_json(self.out / "config.json", {**self.config, "train": train_cfg})
@@ -402,6 +410,12 @@ def _restore_best(model, best_dir: Path, best_epoch: int) -> None:
     tf.train.Checkpoint(model=model).restore(str(want)).expect_partial()
 
 
+def _pose_section(cfg: TrainConfig, frames: int) -> dict:
+    from vidaction.train.pose import pose_section
+
+    return pose_section(cfg, frames)
+
+
 def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, size: int,
                   pretrained: str, sampling, augment, train_clips, val_clips, note) -> None:
     """A new run's classes.txt and config.json (a resumed run keeps its own)."""
@@ -410,8 +424,10 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
     out.mkdir(parents=True, exist_ok=True)
     # config.json first: it is what marks the folder as a run (see train.folder)
     write_json(out / "config.json", {
-        # the dataset as an absolute path: --resume or evaluate from another folder
-        "train": {**dataclasses.asdict(cfg), "data": os.path.abspath(cfg.data)},
+        # the dataset as an absolute path and relative to the run: --resume or evaluate
+        # from another folder, or after run and data moved together (models.run.run_data)
+        "train": {**dataclasses.asdict(cfg), "data": os.path.abspath(cfg.data),
+                  "data_from_run": data_from_run(cfg.out, cfg.data)},
         "model": {"name": cfg.model, "frames": frames, "size": size, "pretrained": pretrained,
                   "num_classes": len(ds.classes),
                   **({"frame_backbone": cfg.frame_backbone or info.frame_backbone}
@@ -422,6 +438,7 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
         "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
                     "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
         "vidaction": vidaction.__version__,
+        **({"pose": _pose_section(cfg, frames)} if info.inputs == "keypoints" else {}),
     })
     write_classes(out / "classes.txt", ds.classes)
 
@@ -466,6 +483,29 @@ def _check_recipe(cfg: TrainConfig, info, pretrained: str) -> None:
                         "none (use --train-backbone)")
 
 
+def _model_for_tflite(cfg: TrainConfig, given: Collection[str]) -> TrainConfig:
+    """--pretrained PATH.tflite: an official TFLite file holds the ReLU6, no-SE MoViNet
+    stream; without --model it picks that variant, with the float one of the same id it is
+    refused (create_model), as it is for any other model."""
+    from vidaction.models.movinet import config_for
+    from vidaction.models.tflite_import import is_tflite
+
+    if not cfg.pretrained or not is_tflite(cfg.pretrained) or "model" in given:
+        return cfg
+    from vidaction.models.factory import MODELS, model_name
+    from vidaction.models.movinet import MovinetConfig
+
+    try:
+        mcfg = config_for(cfg.model)
+    except ValueError:
+        return cfg
+    name = model_name(MovinetConfig(mcfg.model_id, True, relu6=True))
+    if name != cfg.model and name in MODELS:
+        print(f"--pretrained {cfg.pretrained}: an official int8 MoViNet file; model {name}")
+        return dataclasses.replace(cfg, model=name)
+    return cfg
+
+
 def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
            given: Collection[str] | None) -> None:
     from vidaction.data.pipeline import make_dataset
@@ -481,10 +521,13 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
         cfg, run_config, changes = resume_config(
             cfg, given_fields(cfg) if given is None else given)
     cfg.validate()
+    if not resume:
+        cfg = _model_for_tflite(cfg, given_fields(cfg) if given is None else given)
     info = model_info(cfg.model)
     frames, size = cfg.frames or info.frames, cfg.size or info.size
     pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
-    sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize)
+    sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize,
+                              fps=cfg.fps)
     patience = cfg.patience or info.patience
     lr = cfg.lr or info.lr
     resolve_frame_backbone(cfg.model, cfg.frame_backbone, size)  # before any run folder
@@ -503,7 +546,7 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
         ds = run_dataset(ds, out, run_config)
     train_clips, val_clips, note = _splits(ds, cfg)
     augment = None
-    if cfg.augment:
+    if cfg.augment and info.inputs != "keypoints":  # skeleton runs: train.pose augments
         augment = AugmentConfig(flip=not mirror_sensitive(ds.classes))
         if not augment.flip:
             print("augmentation: no horizontal flips, the classes include a left/right pair")
@@ -553,8 +596,16 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
 
     record = _Recorder(out, run_config, cfg) if resume else None
     skips = SkipLog()
-    parts = split_model(model) if cfg.uses_feature_cache else None
-    if parts is not None:
+    keypoints = info.inputs == "keypoints"  # skeleton models: keypoint windows (train.pose)
+    parts = split_model(model) if cfg.uses_feature_cache and not keypoints else None
+    if keypoints:
+        from vidaction.train.pose import keypoint_datasets
+
+        fit_model = model
+        train_ds, val_ds, n_train, stats = keypoint_datasets(
+            cfg, train_clips, val_clips, ds.classes, frames, initial_epoch, skips, progress)
+        print(stats)
+    elif parts is not None:
         fit_model, train_ds, val_ds, feature_steps, stats = _feature_datasets(
             parts, cfg, sampling, train_clips, val_clips, initial_epoch, skips, progress)
         fit_model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])

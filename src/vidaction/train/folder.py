@@ -125,6 +125,29 @@ def check_apart(out: str | os.PathLike, data: str | os.PathLike, flag: str = "--
                         "from its dataset; choose another one")
 
 
+def check_start(out: str | os.PathLike, data: str | os.PathLike | None, model: str | None = None,
+                resume: bool = False, force: bool = False) -> None:
+    """What `train` refuses from its flags and folders alone, checked before TensorFlow is
+    imported (8-10 s): an unknown model, a missing dataset folder, nothing to resume, a run
+    folder in the way. train() checks all of it again; this only answers sooner."""
+    from vidaction.models.factory import model_info  # the names, without TensorFlow
+
+    if model:
+        model_info(model)
+    if data:
+        d = Path(data)
+        if not d.exists():
+            raise UserError(f"{data}: no such folder")
+        if not d.is_dir():
+            raise UserError(f"{data}: not a folder")
+    if resume:
+        if not (Path(out) / "config.json").exists():
+            raise RunError(f"{out}: nothing to resume (no config.json)")
+        return
+    check_apart(out, data or "")
+    RunFolder(out, force=force).check()
+
+
 # ------------------------------------------------------------------------- train's folder
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from vidaction.data.sources import Dataset
 from vidaction.io.writer import write_atomic
 from vidaction.models.integrity import checkpoint_damage, numbered_checkpoints
-from vidaction.models.run import RunError, read_json, run_classes
+from vidaction.models.run import RunError, read_json, run_classes, run_data
 
 # Settings a resumed run may change: how long and how patiently it trains, how big its
 # batches are, where its data and caches live. Everything else shapes the model, the clips
@@ -56,6 +56,10 @@ def resume_config(cfg, given: Collection[str]):
         base = type(cfg)(**{k: v for k, v in saved.items() if k in known})
     except TypeError as e:
         raise RunError(f"{out / 'config.json'}: unusable 'train' settings ({e})") from None
+    if "data" not in given:  # run and data moved together: the data beside the run
+        found = run_data(out, config)
+        if found is not None:
+            base = dataclasses.replace(base, data=str(found.absolute()))
     changes, clashes = {}, []
     for name in sorted(set(given) - {"out"}):
         new, old = getattr(cfg, name), getattr(base, name)

@@ -161,3 +161,20 @@ def test_no_track_flag_reaches_the_estimator(weights, tmp_path, capsys):
         rec = json.loads(capsys.readouterr().out)
         scores[rec["tracked"]] = rec["mean_score"]
     assert scores[True] > scores[False] + 0.15, scores
+
+
+def test_blazepose_from_the_command_line(figure, tmp_path, capsys):
+    from vidaction.data.pose import BLAZEPOSE_JOINTS
+
+    det = shared_model("blazepose/pose_detection.tflite")
+    lm = shared_model("blazepose/pose_landmark_lite.tflite")
+    out = tmp_path / "kp"
+    assert main(["pose", str(figure), "--model", "blazepose", "--weights", str(det),
+                 "--weights", str(lm), "--out", str(out), "--json", "--no-progress",
+                 "--overlay", str(tmp_path / "b.gif")]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["model"] == "blazepose" and list(rec["joints"]) == list(BLAZEPOSE_JOINTS)
+    assert rec["mean_score"] > 0.5
+    j = json.loads((out / "squats.keypoints.json").read_text())
+    assert np.asarray(j["keypoints"]).shape == (10, 33, 3)
+    assert (tmp_path / "b.gif").is_file()

@@ -58,13 +58,18 @@ def _cmd_data_preview(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
+    from vidaction.io.writer import refuse_existing
+
+    refuse_existing([args.out], args.force)  # the one overwrite rule
+    skipped: list = []  # each named in a warning as it is met
     try:
         out = preview_dataset(root, Path(args.out), clips_per_class=args.clips_per_class,
-                              frames_per_clip=args.frames)
+                              frames_per_clip=args.frames, skipped=skipped)
     except ValueError as e:
         raise UserError(str(e)) from None
-    print(f"contact sheet written to {out}")
-    return 0
+    print(f"contact sheet written to {out}"
+          + (f" ({len(skipped)} unreadable file(s) left out)" if skipped else ""))
+    return 1 if skipped else 0
 
 
 def _cmd_data_ucf101(args: argparse.Namespace) -> int:
@@ -143,7 +148,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "data", "model", "epochs", "batch_size", "frames", "frame_step", "fps", "size", "lr",
         "unfreeze_top", "pretrained", "weights_url", "patience", "frame_backbone", "seed",
         "clip_cache", "cache_samples", "feature_cache", "precision", "conv_impl",
-        "val_fraction", "test_fraction", "pose_model", "pose_weights")}
+        "val_fraction", "test_fraction", "pose_model", "pose_weights", "short")}
     typed = {k: v for k, v in typed.items() if v is not None}
     if "model" in typed:  # any case; an unknown name gets the nearest one and the list
         from vidaction.models.factory import resolve_model_name
@@ -167,7 +172,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         overlay=args.overlay, timeline=args.timeline, window=args.window, stride=args.stride,
         frame_step=args.frame_step, smooth=args.smooth, out_prefix=args.out,
         progress=not args.no_progress, fps=args.fps, weights=args.weights,
-        force=args.force)
+        force=args.force, short=args.short)
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
@@ -184,9 +189,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
             frame_step = args.every_deprecated
     check_streamable(args.run)  # before the model loads (seconds) or a camera opens
     if args.overlay:
-        from vidaction.infer.predict import check_outputs
+        from vidaction.io.writer import refuse_existing
 
-        check_outputs([Path(args.overlay)], args.force)  # the one overwrite rule
+        refuse_existing([args.overlay], args.force)  # the one overwrite rule
     source = open_source(args.video or args.source, reconnects=args.reconnects)
     import time
 
@@ -238,7 +243,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         metrics = evaluate_run(args.run, data=args.data, split=args.split, clips=args.clips,
                                allow_seen=args.allow_seen, out=args.out, force=args.force,
                                progress=not args.no_progress, frame_step=args.frame_step,
-                               fps=args.fps)
+                               fps=args.fps, short=args.short)
     print(format_summary(metrics))
     return 0
 
@@ -343,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--clips-per-class", type=_positive, default=3, metavar="N",
                     help="clips shown per class")
     pv.add_argument("--frames", type=_positive, default=4, help="frames per clip")
+    pv.add_argument("--force", action="store_true", help="replace an existing PNG")
     pv.set_defaults(func=_cmd_data_preview)
 
     uc = dsub.add_parser(
@@ -399,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
                               "video's rate: its frame step is round(video fps / F), at "
                               "least 1 (30 fps at --fps 5: every 6th frame; 24 fps: every "
                               "5th); recorded in the run's config")
+    tr.add_argument("--short", choices=["loop", "pad", "stretch"],
+                    help="a video shorter than one clip spans ((frames - 1) x frame step + "
+                         "1): loop it from its first frame (MMAction2's way), pad it with "
+                         "black frames, or stretch the clip over the whole video (default: "
+                         "loop, the best of the three on the built-in set, see "
+                         "bench/short_clips.py)")
     tr.add_argument("--size", type=_positive, help="frame side in pixels (model default)")
     tr.add_argument("--lr", type=_positive_float,
                     help="learning rate (Adam; default 1e-3, 1e-4 for r2plus1d)")
@@ -482,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev_spacing.add_argument("--fps", type=_positive_float, metavar="F",
                             help="sample F frames per second of each video instead "
                                  "(frame step round(video fps / F))")
+    ev.add_argument("--short", choices=["loop", "pad", "stretch"],
+                    help="a video shorter than one clip: loop, pad with black or stretch "
+                         "(default: the run's own, as it trained)")
     ev.add_argument("--allow-seen", action="store_true",
                     help="score a split the run trained or validated on (inflated numbers)")
     ev.add_argument("--out", metavar="DIR",
@@ -527,6 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help="sample clips and windows at F frames per second of each "
                                  "video (frame step round(video fps / F); default: the run's "
                                  "spacing, 5 fps for kinetics600)")
+    pr.add_argument("--short", choices=["loop", "pad", "stretch"],
+                    help="a video shorter than one clip: loop, pad with black or stretch; "
+                         "each such video gets a warning and \"padded\": true in --json "
+                         "(default: the run's own, as it trained)")
     pr.add_argument("--weights", metavar="PATH",
                     help="kinetics600: a local copy of its .tflite (or the .tar.gz it is "
                          "published as), for machines without internet")

@@ -71,6 +71,13 @@ class CheckReport:
                 out[f.class_name][f.split] += 1
         return out
 
+    @property
+    def short(self) -> list[FileCheck]:
+        """Readable videos shorter than one clip spans (each at its own rate with --fps):
+        their clips are filled (train/evaluate/predict --short), not all real frames."""
+        return [f for f in self.files if f.ok and f.info is not None
+                and self.sampling.at_rate(f.info.fps).is_short(f.info.frame_count)]
+
     def as_dict(self) -> dict:
         """Everything `--json` prints: per-file entries and the summary."""
         ds = self.dataset
@@ -83,6 +90,8 @@ class CheckReport:
                 "summary": {"files": len(self.files),
                             "readable": sum(f.ok for f in self.files),
                             "unreadable": len(self.bad), "counts": counts,
+                            "shorter_than_a_clip": len(self.short),
+                            "clip_span_frames": self.sampling.span,
                             "classes_without_readable_clip":
                                 [c for c in ds.classes if not sum(counts[c].values())]}}
 
@@ -213,6 +222,13 @@ def format_report(report: CheckReport, verbose: bool = False) -> str:
     empty = [c for c in ds.classes if not sum(counts[c].values())]
     if empty:
         lines.append(f"classes with no readable clip: {', '.join(empty)}")
+    short = report.short
+    if short:
+        cfg = report.sampling
+        lines.append(f"{len(short)} of {sum(f.ok for f in report.files)} readable videos are "
+                     f"shorter than one clip ({cfg.span} frames: {cfg.n_frames} frames "
+                     f"{cfg.frame_step} apart); runs loop, pad or stretch them (--short), "
+                     f"e.g. {short[0].path} ({short[0].info.frame_count} frames)")
     if report.bad:
         lines.append(f"{len(report.bad)} unreadable file(s):")
         lines.extend(f"  {p}: {r}" for p, r in report.bad)

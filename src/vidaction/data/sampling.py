@@ -14,6 +14,14 @@ import numpy as np
 
 from vidaction.io import VideoReader
 
+SHORT_MODES = ("loop", "pad", "stretch")
+# What new runs do with a video shorter than a clip (bench/short_clips.py measured the
+# three on the built-in set; see docs/mmaction2.md). Runs keep theirs in config.json.
+DEFAULT_SHORT = "loop"
+# What `--short` means, for --help and the warnings.
+SHORT_HELP = {"pad": "padded with black frames", "loop": "looped from its first frame",
+              "stretch": "stretched over the whole video (smaller frame step)"}
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -26,8 +34,15 @@ class SamplingConfig:
     # Frames per second of video to sample, whatever the source rate: each video's own
     # frame_step is then round(video_fps / fps) (see at_rate); None: frame_step as given.
     fps: float | None = None
+    # A video shorter than `span`: "pad" with black frames (masked), "loop" from its first
+    # frame again (MMAction2's SampleFrames default), or "stretch" the step so the clip
+    # spreads over the whole video. See clip_indices.
+    short: str = "pad"
 
     def __post_init__(self) -> None:
+        if self.short not in SHORT_MODES:
+            raise ValueError(f"short must be one of {', '.join(SHORT_MODES)}, "
+                             f"not {self.short!r}")
         if self.n_frames < 1 or self.frame_step < 1 or self.size < 1:
             raise ValueError("n_frames, frame_step and size must be positive")
         if self.fps is not None and not (self.fps > 0 and np.isfinite(self.fps)):
@@ -44,7 +59,13 @@ class SamplingConfig:
         d = asdict(self)
         if self.fps is None:  # runs and cache keys from before --fps read the same
             del d["fps"]
+        if self.short == "pad":  # and from before --short (pad was the only way)
+            del d["short"]
         return d
+
+    def is_short(self, frame_count: int) -> bool:
+        """A video of `frame_count` frames cannot hold one whole clip: `short` fills it."""
+        return 0 < frame_count < self.span
 
     def at_rate(self, video_fps: float | None) -> SamplingConfig:
         """This config for one video of `video_fps` frames per second: with `fps` set, its
@@ -52,10 +73,16 @@ class SamplingConfig:
         least 1, so 30 fps at fps=5 takes every 6th frame, 29.97 every 6th (4.995 samples a
         second), 24 every 5th (4.8), 10 every 2nd, and a rate below `fps` every frame.
         Without `fps`, or for a video whose rate is unknown, the config is used as it is."""
-        if self.fps is None or not video_fps or not np.isfinite(video_fps) or video_fps <= 0:
-            return self
-        step = max(1, int(np.floor(video_fps / self.fps + 0.5)))
-        return self if step == self.frame_step else replace(self, frame_step=step)
+        step = frame_step_for(video_fps, self.fps)
+        return self if step in (None, self.frame_step) else replace(self, frame_step=step)
+
+
+def frame_step_for(video_fps: float | None, fps: float | None) -> int | None:
+    """Frames between samples to take `fps` a second from a video of `video_fps`: the
+    nearest whole number, halves up, at least 1 (None: no fps asked for, or rate unknown)."""
+    if fps is None or not video_fps or not np.isfinite(video_fps) or video_fps <= 0:
+        return None
+    return max(1, int(np.floor(video_fps / fps + 0.5)))
 
 
 def max_start(frame_count: int, cfg: SamplingConfig) -> int:
@@ -92,9 +119,18 @@ def sampled_indices(frame_count: int, cfg: SamplingConfig,
 
 def clip_indices(start: int, frame_count: int,
                  cfg: SamplingConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Frame indices of a clip and a mask of which exist; missing ones are padded black."""
+    """Frame indices of a clip and a mask of which exist. A clip running past the end (a
+    video shorter than cfg.span) is filled as cfg.short says: "pad" leaves the missing
+    frames black (mask False), "loop" continues from frame 0 (MMAction2's
+    out_of_bound_opt="loop"), "stretch" spreads the n frames evenly over the whole video
+    (frames repeat when it has fewer than n)."""
     idx = start + cfg.frame_step * np.arange(cfg.n_frames)
-    return idx, idx < frame_count
+    if cfg.short == "pad" or frame_count <= 0 or idx[-1] < frame_count:
+        return idx, idx < frame_count
+    real = np.ones(cfg.n_frames, bool)
+    if cfg.short == "loop":
+        return idx % frame_count, real
+    return np.round(np.linspace(0, frame_count - 1, cfg.n_frames)).astype(idx.dtype), real
 
 
 def fit_geometry(width: int, height: int, size: int, mode: str) -> tuple[int, int, tuple]:

@@ -121,11 +121,13 @@ def evaluate_run(
     workers: int = 2,
     frame_step: int | None = None,
     fps: float | None = None,
+    short: str | None = None,
 ) -> dict:
     """Evaluate a trained run on one split; returns the metrics (as in metrics.json).
 
     `frame_step` or `fps` (frames per second of video) replace the run's clip spacing
-    (default: the one it was trained with); the metrics record the sampling used.
+    (default: the one it was trained with); `short` how a video shorter than a clip is
+    filled (default: the run's); the metrics record the sampling used.
 
     K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
     Refuses the run's own train and val splits unless `allow_seen`. An output inside the
@@ -137,11 +139,11 @@ def evaluate_run(
     target = Path(out) if out is not None else Path(run) / "eval" / str(split)
     with writing_into(run, target, "vidaction evaluate", replaces=False):
         return _evaluate_run(run, data, split, clips, allow_seen, out, force, progress,
-                             batch_size, workers, frame_step, fps)
+                             batch_size, workers, frame_step, fps, short)
 
 
 def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, batch_size,
-                  workers, frame_step=None, fps=None) -> dict:
+                  workers, frame_step=None, fps=None, short=None) -> dict:
     from vidaction.evaluate.metrics import compute_metrics
     from vidaction.models.run import load_run
     from vidaction.models.scoring import check_finite_logits, load_videos, score_videos
@@ -188,6 +190,10 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
 
         sampling = replace(sampling, frame_step=frame_step or sampling.frame_step,
                            fps=None if frame_step else fps)
+    if short:  # in place of the run's way of filling a video shorter than a clip
+        from dataclasses import replace
+
+        sampling = replace(sampling, short=short)
     batch = batch_size or int(config.get("train", {}).get("batch_size", 8))
     paths = [str(v.path) for v in videos]
     labels = [to_run[v.label] for v in videos]
@@ -196,8 +202,12 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     bar = progress_bar(total=len(paths), desc=f"evaluating {split}", unit="video",
                        enabled=progress)
 
+    from vidaction.models.pose_run import is_pose_config, load_keypoint_windows
+
     def readable():
-        for item in load_videos(paths, sampling, clips=clips, workers=workers):
+        items = load_keypoint_windows(paths, config, clips) if is_pose_config(config) \
+            else load_videos(paths, sampling, clips=clips, workers=workers)
+        for item in items:
             if item.clips is None:
                 skipped.append({"path": item.path, "reason": item.error})
                 bar.write(f"vidaction: warning: skipping {item.path}: {item.error}",

@@ -23,7 +23,7 @@ import numpy as np
 from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
 from vidaction.errors import UserError, VidactionError
 from vidaction.io import VIDEO_EXTENSIONS, VideoReader, VideoReadError
-from vidaction.io.writer import WriteError
+from vidaction.io.writer import WriteError, refuse_existing
 from vidaction.models.scoring import NonFiniteOutput, nonfinite_weight
 
 DEFAULT_CLIPS = 3
@@ -91,6 +91,8 @@ class VideoPrediction:
     fps: float
     width: int
     height: int
+    short: str | None = None  # shorter than one clip spans: how it was filled (--short)
+    span: int = 0  # frames one clip spans, for the warning
 
     def top(self, classes: list[str], k: int) -> list[tuple[str, float]]:
         order = np.argsort(-self.probs, kind="stable")[:k]
@@ -101,8 +103,11 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
                   clips: int = DEFAULT_CLIPS) -> VideoPrediction:
     """Mean softmax of `clips` evenly spaced clips: the same clips and the same average as
     `vidaction evaluate`, so both give a video the same verdict."""
+    from vidaction.models.pose_run import is_pose_config
     from vidaction.models.scoring import average_clips, check_finite_logits
 
+    if is_pose_config(getattr(predictor, "config", None)):  # skeleton run: keypoint windows
+        return _predict_pose(predictor, path, clips)
     with VideoReader(path) as r:
         if r.truncated:  # as `data check`: a file cut short is reported, not half-read
             raise VideoReadError(path, f"truncated: {r.truncated}")
@@ -114,7 +119,32 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
     check_finite_logits(logits, predictor, path)
     probs = average_clips(logits)
     return VideoPrediction(str(path), probs, len(starts), info.frame_count, info.fps,
-                           info.width, info.height)
+                           info.width, info.height,
+                           cfg.short if cfg.is_short(info.frame_count) else None, cfg.span)
+
+
+def short_warning(pred: VideoPrediction) -> str | None:
+    """One line for a video shorter than a clip: its verdict rests on filled frames."""
+    from vidaction.data.sampling import SHORT_HELP
+
+    if pred.short is None:
+        return None
+    return (f"{pred.path}: {_n(pred.frame_count, 'frame')}, shorter than the {pred.span} one "
+            f"clip spans; {SHORT_HELP[pred.short]} (--short loop|pad|stretch)")
+
+
+def _predict_pose(predictor, path: str | os.PathLike, clips: int) -> VideoPrediction:
+    """A skeleton run: `clips` evenly spaced keypoint windows, as `evaluate` takes them."""
+    from vidaction.models import pose_run
+    from vidaction.models.scoring import average_clips, check_finite_logits
+
+    settings = pose_run.pose_settings(predictor.config)
+    kp = pose_run.video_keypoints(path, settings)
+    windows = pose_run.eval_windows(pose_run.samples(kp, settings), settings["frames"], clips)
+    logits = np.asarray(predictor.predict_logits(windows))
+    check_finite_logits(logits, predictor, path)
+    return VideoPrediction(str(path), average_clips(logits), len(windows), kp.frames, kp.fps,
+                           kp.width, kp.height)
 
 
 def _per_input(template: Path, src: Path, many: bool, taken: set[str]) -> Path:
@@ -163,7 +193,14 @@ def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
     top = pred.top(list(predictor.classes), k)
     record = {"path": str(path), "top": [{"label": lab, "prob": round(p, 5)} for lab, p in top],
               "clips": pred.clips, "frames": pred.frame_count, "fps": pred.fps,
-              "width": pred.width, "height": pred.height}
+              "width": pred.width, "height": pred.height,
+              # shorter than one clip: frames were filled in (how: "short")
+              "padded": pred.short is not None, "short": pred.short}
+    warn = short_warning(pred)
+    if warn:
+        from vidaction.progress import write
+
+        write(f"vidaction: warning: {warn}")
     dur = pred.frame_count / pred.fps if pred.fps else 0.0
     text = [f"{path}  ({_n(pred.frame_count, 'frame')}, {dur:.2f} s, "
             f"{_n(pred.clips, 'clip')} averaged)", _fmt_top(top)]
@@ -195,15 +232,6 @@ def _plan_outputs(files: list[Input], overlay: str | None, timeline: bool,
             o.overlay = _per_input(Path(overlay), it.path, many, taken)
         plan[id(it)] = o
     return plan
-
-
-def check_outputs(paths: list[Path], force: bool) -> None:
-    """The one rule of every command: an existing output is replaced only with --force
-    (train, evaluate, export, predict, stream)."""
-    there = [p for p in paths if p.exists() or p.is_symlink()]
-    if there and not force:
-        more = f" (and {len(there) - 1} more of the outputs)" if len(there) > 1 else ""
-        raise UserError(f"{there[0]} already exists{more}; --force replaces it")
 
 
 def timeline_paths(prefix: Path) -> list[Path]:
@@ -249,16 +277,23 @@ def predict_command(
     stderr: TextIO | None = None,
     fps: float | None = None,
     weights: str | os.PathLike | None = None,
+    short: str | None = None,
 ) -> int:
     """Predict every input; a bad one gets one error line and the rest go on. Returns the
     exit status: 1 if any input failed. `fps` samples clips and windows at that many frames
     per second of each video (in place of the run's spacing); `weights` is a local copy of
-    a pretrained classifier's file (`kinetics600`). An existing overlay or timeline file
-    is refused, before the model loads, unless `force`."""
+    a pretrained classifier's file (`kinetics600`); `short` how to fill a video shorter
+    than a clip (default: the run's). An existing overlay or timeline file is refused,
+    before the model loads, unless `force`."""
     from dataclasses import replace
 
     from vidaction.infer.overlay import OverlayWriter, overlay_video
-    from vidaction.models.predictor import fixed_frames, load_predictor, sampling_config
+    from vidaction.models.predictor import (
+        check_predictor_path,
+        fixed_frames,
+        load_predictor,
+        sampling_config,
+    )
     from vidaction.progress import bar as progress_bar
 
     stdout = stdout or sys.stdout
@@ -283,7 +318,7 @@ def predict_command(
         raise UserError("--fps and --frame-step exclude each other")
     taken: set[str] = set()
     plan = _plan_outputs(files, overlay, timeline, out_prefix, many, taken)
-    check_outputs([p for item in plan.values() for p in item.paths()], force)
+    refuse_existing([p for item in plan.values() for p in item.paths()], force)
     if not files:  # nothing to predict: each input's line, without loading the model
         for it in items:
             print(f"vidaction: error: {it.error}", file=stderr, flush=True)
@@ -291,12 +326,15 @@ def predict_command(
                 print(json.dumps({"path": str(it.path), "error": it.error}), file=stdout,
                       flush=True)
         return 1
+    check_predictor_path(run)  # a wrong folder in one line, before "loading"
     if progress:  # seconds (TensorFlow and the weights) before the first line
         print(f"vidaction: loading model {run} ...", file=stderr, flush=True)
     predictor = load_predictor(run, weights=weights)
     classes = list(predictor.classes)
     k = min(top_k, len(classes))
     cfg = sampling_config(predictor)
+    if short:
+        cfg = replace(cfg, short=short)
     if fps:
         cfg = replace(cfg, fps=fps)
     elif frame_step:  # a frame step given replaces the run's rate too

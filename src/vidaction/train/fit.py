@@ -88,6 +88,8 @@ class TrainConfig:
     feature_cache: str | None = None  # None: $VIDACTION_CACHE/features
     precision: str = "auto"  # auto: mixed_float16 on a GPU, float32 on CPU
     conv_impl: str = "fast"  # MoViNet base: 3-D convs as exact 2-D sums, or "reference"
+    short: str | None = None  # a video shorter than a clip: pad/loop/stretch (None: the
+    #                           default, DEFAULT_SHORT; see SamplingConfig.short)
     val_fraction: float = 0.2  # for ROOT/<class>/ layouts, and to carve a missing val split
     test_fraction: float = 0.2
     pose_model: str = "movenet"  # skeleton models (pose-*): the estimator of the keypoints
@@ -509,7 +511,7 @@ def _model_for_tflite(cfg: TrainConfig, given: Collection[str]) -> TrainConfig:
 def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
            given: Collection[str] | None) -> None:
     from vidaction.data.pipeline import make_dataset
-    from vidaction.data.sampling import SamplingConfig
+    from vidaction.data.sampling import DEFAULT_SHORT, SamplingConfig
     from vidaction.models import create_model, model_info, save_model, unfreeze_top_blocks
     from vidaction.models.factory import check_input
     from vidaction.train.folder import check_apart
@@ -526,8 +528,11 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     info = model_info(cfg.model)
     frames, size = cfg.frames or info.frames, cfg.size or info.size
     pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
+    # --short: a resumed run keeps its own (pad for runs from before --short existed)
+    short = cfg.short or (SamplingConfig(**(run_config or {}).get("sampling", {})).short
+                          if resume else DEFAULT_SHORT)
     sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize,
-                              fps=cfg.fps)
+                              fps=cfg.fps, short=short)
     patience = cfg.patience or info.patience
     lr = cfg.lr or info.lr
     resolve_frame_backbone(cfg.model, cfg.frame_backbone, size)  # before any run folder

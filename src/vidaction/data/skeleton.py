@@ -86,7 +86,7 @@ class SkeletonAugment:
     rotate: float = 8.0
     scale: float = 0.12
     jitter: float = 0.03
-    dropout: float = 0.05  # chance a joint is unseen in a frame
+    dropout: float = 0.05  # chance a joint is lost in a frame
     tempo: float = 0.15  # window read this much faster or slower
 
     def __call__(self, window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -101,7 +101,11 @@ class SkeletonAugment:
         w[..., :2] = (w[..., :2] - hips) @ rot.T + hips
         w[..., :2] += rng.normal(0, self.jitter * torso, w[..., :2].shape).astype(np.float32)
         if self.dropout:
+            # a lost joint keeps where it was last seen, score 0 (as an estimator that
+            # loses a wrist tends to leave it behind)
             lost = rng.random(w.shape[:2]) < self.dropout
+            for t in np.flatnonzero(lost[1:].any(1)) + 1:
+                w[t, lost[t], :2] = w[t - 1, lost[t], :2]
             w[..., 2][lost] = 0.0
         return w
 
@@ -129,28 +133,22 @@ def sample_window(points: np.ndarray, frames: int, rng: np.random.Generator | No
 
 
 def batches(clips: list[np.ndarray], labels: np.ndarray, frames: int, batch_size: int,
-            seed: int, augment: SkeletonAugment | None, training: bool, epochs: int = 1):
-    """tf.data of (windows (B, frames, 17, 3) float32, labels) over resampled keypoint clips:
-    training draws a new window (and augmentation) per clip per epoch, shuffled; otherwise
-    the centre window of each clip, in order."""
+            seed: int, augment: SkeletonAugment | None, training: bool):
+    """tf.data of (windows (B, frames, 17, 3) float32, labels) over resampled keypoint clips.
+    Training: each pass over it (each epoch) draws a new window and augmentation per clip,
+    shuffled, from (seed, pass number); otherwise the centre window of each clip, in order."""
     import tensorflow as tf
 
     labels = np.asarray(labels, np.int64)
+    passes = [0]
 
     def gen():
-        epoch = 0
-        while True:
-            rng = np.random.default_rng([seed, epoch])
-            order = rng.permutation(len(clips)) if training else np.arange(len(clips))
-            for i in order:
-                yield (sample_window(clips[i], frames, rng if training else None,
-                                     augment if training else None), labels[i])
-            epoch += 1
-            if not training:
-                return
+        rng = np.random.default_rng([seed, passes[0]]) if training else None
+        passes[0] += 1
+        order = rng.permutation(len(clips)) if training else np.arange(len(clips))
+        for i in order:
+            yield sample_window(clips[i], frames, rng, augment), labels[i]
 
     sig = (tf.TensorSpec((frames, N_JOINTS, 3), tf.float32), tf.TensorSpec((), tf.int64))
-    ds = tf.data.Dataset.from_generator(gen, output_signature=sig)
-    if training:
-        ds = ds.take(len(clips) * epochs)
-    return ds.batch(batch_size).prefetch(2)
+    return tf.data.Dataset.from_generator(gen, output_signature=sig).batch(batch_size) \
+        .prefetch(2)

@@ -121,6 +121,12 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
     check_out([out, labels_path(out), config_path(out)], force)
     m = run.config["model"]
     frames, size = int(m["frames"]), int(m["size"])
+    from vidaction.models.pose_run import is_pose_config
+
+    pose = is_pose_config(run.config)
+    if pose and quantize == "int8":  # its calibration would need keypoints, not clips
+        raise ExportError(f"{m['name']}: skeleton models export as float (--quantize none "
+                          "or float16); the model is a few hundred kB either way")
     clips = representative_clips(run, calibration_clips, data, progress) \
         if quantize == "int8" else None
     if is_stream_config(run.config):
@@ -142,6 +148,19 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
 
         extra = {"stream": True, "state_names": names,
                  "signature": "image uint8 (1,1,S,S,3) + state_* -> logits + state_*"}
+    elif pose:  # keypoint windows in (named clip, so TFLiteRun feeds it as any clip model)
+        model = run.model
+
+        @tf.function(input_signature=[tf.TensorSpec([1, frames, 17, 3], tf.float32,
+                                                    name="clip")])
+        def serve_pose(clip):
+            return {"logits": tf.cast(model(clip, training=False), tf.float32)}
+
+        fn = serve_pose.get_concrete_function()
+        variables = list(model.variables)
+        representative = None
+        extra = {"stream": False, "input": "pose keypoints: x, y (source pixels), score",
+                 "signature": "clip float32 (1,T,17,3) keypoints -> logits"}
     else:
         model = run.model
 

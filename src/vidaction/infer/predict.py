@@ -66,8 +66,12 @@ def expand_inputs(inputs: Sequence[str]) -> list[Input]:
             if not add_folder(p):
                 out.append(Input(p, f"{p}: no videos in this folder (looked for "
                                     f"{', '.join(VIDEO_EXTENSIONS)})"))
+        elif not p.exists() and not p.is_symlink() and not glob.has_magic(raw):
+            # known now, so that a command given only missing files stops before the
+            # model loads (a broken link is left to the reader, which says where it points)
+            out.append(Input(p, f"{p}: missing: no such file"))
         elif p.exists() or not glob.has_magic(raw):
-            add(p)  # a missing file is reported by the reader, in order
+            add(p)  # reported by the reader, in order
         else:
             n = 0
             for m in sorted(glob.glob(raw, recursive=True)):

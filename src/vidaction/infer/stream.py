@@ -31,17 +31,19 @@ def check_streamable(path: str | Path) -> None:
     import json
 
     from vidaction.models.kinetics import is_pretrained_name
-    from vidaction.models.run import check_run_folder
+    from vidaction.models.predictor import check_predictor_path
 
+    check_predictor_path(path)  # a missing or wrong folder, before a camera opens
     if is_pretrained_name(path) or Path(path).suffix.lower() == ".tflite":
         return
-    check_run_folder(Path(path))  # a missing or wrong folder, before a camera opens
     cfg = Path(path) / "config.json"
     try:
         config = json.loads(cfg.read_text())
     except ValueError:
         return
-    if not is_stream_config(config):
+    from vidaction.models.pose_run import is_pose_config
+
+    if not is_stream_config(config) and not is_pose_config(config):  # skeleton runs stream
         name = config.get("model", {}).get("name", "?")
         raise UserError(f"{path}: {name} is not a stream model; `stream` needs a "
                         "movinet-*-stream run (use `predict --timeline` for clip models)")
@@ -248,7 +250,10 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
 
     config = predictor.config
     name = config.get("model", {}).get("name", "?")
-    if isinstance(predictor, Run) and progress:  # a .tflite has its step function already
+    from vidaction.models.pose_run import is_pose_config
+
+    if isinstance(predictor, Run) and progress and not is_pose_config(config):
+        # a .tflite has its step function already; a skeleton run needs none
         print(f"vidaction: building the {name} stream model (the first build traces the "
               "graph: about 40 s on a CPU) ...", file=sys.stderr, flush=True)
     t_build = time.perf_counter()
@@ -259,13 +264,20 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
                         "(use `predict --timeline` for clip models)")
     if isinstance(source, str | Path):
         source = open_source(str(source))
+    raw = getattr(streamer, "raw_frames", False)  # skeleton runs: the pose model fits it
     size = int(config["model"]["size"])
     resize = config.get("sampling", {}).get("resize", "letterbox")
     if every and fps:
         raise UserError("--fps and --frame-step exclude each other")
     if not every:  # --fps, else the run's own rate, else its frame step
         every = frame_step_for(source.fps, fps or config.get("sampling", {}).get("fps"))
+    if raw:  # skeleton runs: the pose on every frame (the streamer resamples to its rate)
+        every = every or 1
     every = every or int(config.get("sampling", {}).get("frame_step", 1)) or 1
+    if raw:
+        streamer.fps = (source.fps or 25.0) / every
+    if reset_every is None and raw:  # a sliding window of keypoints: nothing to clear
+        reset_every = 0
     if reset_every is None:  # a training clip's length: the span the model learnt to label
         reset_every = int(config.get("sampling", {}).get("n_frames")
                           or config.get("model", {}).get("frames") or 0)
@@ -297,7 +309,7 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
                         since_reset = 0
                         resets += 1
                     t0 = time.perf_counter()
-                    logits = streamer.step(fit_frame(frame, size, resize))
+                    logits = streamer.step(frame if raw else fit_frame(frame, size, resize))
                     if steps:  # the first call also optimises the graph: seconds
                         model_s += time.perf_counter() - t0
                     else:

@@ -169,8 +169,11 @@ def compute_timeline(
     progress: bool = False,
 ) -> Timeline:
     """Classify every window of `path`; cfg.n_frames is the window, cfg.frame_step the spacing."""
+    from vidaction.models.pose_run import is_pose_config
     from vidaction.progress import bar as progress_bar
 
+    if is_pose_config(getattr(predictor, "config", None)):
+        return _pose_timeline(predictor, path, cfg.n_frames, stride, smooth, thumbnails)
     with VideoReader(path) as r:
         if r.truncated:
             raise VideoReadError(path, f"truncated: {r.truncated}")
@@ -193,6 +196,33 @@ def compute_timeline(
     raw = softmax(np.concatenate(logits, axis=0))
     return Timeline(str(path), list(predictor.classes), fps, frame_count, cfg.n_frames, stride,
                     cfg.frame_step, smooth, windows, raw, moving_average(raw, smooth), thumbs)
+
+
+def _pose_timeline(predictor, path, window: int, stride: int, smooth: int,
+                   thumbnails: int) -> Timeline:
+    """A skeleton run's timeline: windows of keypoint samples (the run's rate), each shown
+    as the source frames it spans; `window` and `stride` count samples."""
+    from vidaction.models import pose_run
+
+    settings = pose_run.pose_settings(predictor.config)
+    kp = pose_run.video_keypoints(path, settings)
+    fps = kp.fps if kp.fps and kp.fps > 0 else 25.0
+    per = fps / settings["fps"]  # source frames per sample
+    batch, starts = pose_run.all_windows(pose_run.samples(kp, settings), window, stride)
+    windows = []
+    for k, s in enumerate(starts):
+        idx = np.round((s + np.arange(window)) * per).astype(int)
+        end = min(int(round((s + window) * per)), kp.frames) - 1
+        windows.append(Window(k, int(idx[0]), max(end, int(idx[0])), idx, idx < kp.frames))
+    logits = np.concatenate([np.asarray(predictor.predict_logits(batch[b:b + BATCH]))
+                             for b in range(0, len(batch), BATCH)])
+    check_finite_logits(logits, predictor, path)
+    raw = softmax(logits)
+    with VideoReader(path) as r:
+        thumbs = _thumbnails(r, windows, thumbnails)
+    return Timeline(str(path), list(predictor.classes), fps, kp.frames, window, stride,
+                    max(1, int(round(per))), smooth, windows, raw, moving_average(raw, smooth),
+                    thumbs)
 
 
 def _thumbnails(r: VideoReader, windows: list[Window], n: int,

@@ -95,6 +95,10 @@ class TFLiteRun:
 
     def streamer(self) -> TFLiteStreamer | None:
         """A fresh interpreter with its own state (streamers never share buffers)."""
+        from vidaction.models.pose_run import PoseStreamer, is_pose_config, pose_settings
+
+        if is_pose_config(self.config):  # skeleton export: the pose runs per frame
+            return PoseStreamer(self.predict_logits, pose_settings(self.config))
         return TFLiteStreamer(self.path, self.threads) if self.stream else None
 
     def predict_logits(self, clips: np.ndarray) -> np.ndarray:

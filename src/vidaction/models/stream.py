@@ -75,7 +75,7 @@ def stream_model(model, name: str, size: int) -> StreamModel:
 
     if not name.startswith("movinet-") or not name.endswith("-stream"):
         raise UserError(f"{name} is not a stream model; streaming needs a movinet-*-stream run")
-    cfg = mv.MovinetConfig(name.split("-")[1], True)
+    cfg = mv.config_for(name)  # movinet-a0-relu6-stream: the ReLU6, no-SE variant
     source = movinet_classifier_of(model)
     backbone = movinet.Movinet(**cfg.backbone_kwargs, use_external_states=True)
     spec = tf_keras.layers.InputSpec(shape=[1, 1, size, size, 3])
@@ -131,6 +131,10 @@ class KerasStreamer:
 
 def run_streamer(run) -> KerasStreamer | None:
     """`Run.streamer()`: a streamer for `*-stream` MoViNet runs, None for clip-only models."""
+    from vidaction.models.pose_run import PoseStreamer, is_pose_config, pose_settings
+
+    if is_pose_config(run.config):  # skeleton runs: the pose per frame, the last window
+        return PoseStreamer(run.predict_logits, pose_settings(run.config))
     if not is_stream_config(run.config):
         return None
     m = run.config["model"]

@@ -183,6 +183,18 @@ def clean_stale(path: str | os.PathLike) -> list[Path]:
     return done
 
 
+def refuse_existing(paths: Iterable[str | os.PathLike], force: bool) -> None:
+    """The one overwrite rule of every command (train, evaluate, export, predict, stream,
+    data preview): an output that exists is replaced only with --force, and the refusal
+    comes before any work."""
+    from vidaction.errors import UserError
+
+    there = [Path(p) for p in paths if Path(p).exists() or Path(p).is_symlink()]
+    if there and not force:
+        more = f" (and {len(there) - 1} more of the outputs)" if len(there) > 1 else ""
+        raise UserError(f"{there[0]} already exists{more}; --force replaces it")
+
+
 def replace_tree(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
     """Move a finished folder onto `out`, the old one (if any) set aside until then; a kill
     in between leaves the old one as `.NAME.old-PID`, which `clean_stale` puts back."""

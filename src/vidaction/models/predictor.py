@@ -35,6 +35,22 @@ def load_predictor(path: str | os.PathLike, weights: str | os.PathLike | None = 
     return vidaction.load_run(path)
 
 
+def check_predictor_path(path: str | os.PathLike) -> None:
+    """What load_predictor would refuse about `path` itself (no such .tflite, a folder that
+    is not a run), in milliseconds: before a command says it is loading (seconds)."""
+    from vidaction.models.kinetics import is_pretrained_name
+    from vidaction.models.run import check_run_folder
+
+    if is_pretrained_name(path):
+        return
+    path = Path(path)
+    if path.suffix.lower() == ".tflite":
+        if not path.is_file():
+            raise UserError(f"{path}: no such TFLite file")
+        return
+    check_run_folder(path)
+
+
 def sampling_config(predictor) -> SamplingConfig:
     """How the run cut its training clips; prediction must cut clips the same way."""
     config = getattr(predictor, "config", None) or {}

@@ -204,10 +204,29 @@ def _clips_by_class(root: Path) -> dict[str, list[Path]]:
 
 
 def preview_dataset(root: Path, out: Path, clips_per_class: int = 3,
-                    frames_per_clip: int = 4, tile: int = 96) -> Path:
+                    frames_per_clip: int = 4, tile: int = 96,
+                    skipped: list[tuple[Path, str]] | None = None) -> Path:
     """A contact sheet (PNG): one row per class, a few frames of a few clips, to eyeball a
-    dataset before training on it."""
-    from vidaction.io import probe, read_frames
+    dataset before training on it. A file that cannot be read is left out with a warning
+    naming it (and added to `skipped` as (path, reason)); the next clip of its class takes
+    its place."""
+    import warnings
+
+    from vidaction.io import VideoReadError, probe, read_frames
+
+    def frames_of(path: Path) -> list | None:
+        try:
+            n = probe(path).frame_count
+            if n < 1:
+                raise VideoReadError(path, "no frames")
+            idx = np.linspace(0, n - 1, frames_per_clip).round().astype(int).tolist()
+            return read_frames(path, idx)
+        except (VideoReadError, OSError) as e:
+            reason = e.reason if isinstance(e, VideoReadError) else (e.strerror or str(e))
+            warnings.warn(f"{path}: {reason}; left out of the contact sheet", stacklevel=3)
+            if skipped is not None:
+                skipped.append((path, reason))
+            return None
 
     root, out = Path(root), Path(out)
     by_class = _clips_by_class(root)
@@ -221,10 +240,17 @@ def preview_dataset(root: Path, out: Path, clips_per_class: int = 3,
         cv2.putText(sheet, cls, (6, y + tile // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     (0, 0, 0), 1, cv2.LINE_AA)
         step = max(1, len(paths) // clips_per_class)
-        for k, path in enumerate(paths[::step][:clips_per_class]):
-            n = probe(path).frame_count
-            idx = np.linspace(0, n - 1, frames_per_clip).round().astype(int).tolist()
-            frames = read_frames(path, idx)
+        spread = paths[::step]  # spread over the class, then the rest as stand-ins
+        chosen = set(spread)
+        candidates = iter(spread + [p for p in paths if p not in chosen])
+        for k in range(clips_per_class):
+            frames = None
+            for path in candidates:
+                frames = frames_of(path)
+                if frames is not None:
+                    break
+            if frames is None:
+                break  # no readable clip left in this class
             for j, f in enumerate(frames):
                 x = label_w + k * (frames_per_clip * tile + gap) + j * tile
                 sheet[y:y + tile, x:x + tile] = cv2.resize(f, (tile, tile),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -49,8 +50,9 @@ def real_clips() -> list[Path]:
 
 # ---- estimator part -----------------------------------------------------------------------
 
-def model_speed(model: str, clip: Path, threads: int, track: bool) -> dict:
-    """Frames/s of the pose model alone on decoded frames, and end to end with decoding."""
+def model_speed(model: str, clip: Path, threads: int, track: bool, repeat: int = 3) -> dict:
+    """Frames/s of the pose model alone on decoded frames (crop and resize included; the
+    median frame of the best of `repeat` passes), and end to end with decoding (best pass)."""
     from vidaction.data.pose import PoseTracker, estimate_video
     from vidaction.io import VideoReader
 
@@ -60,19 +62,23 @@ def model_speed(model: str, clip: Path, threads: int, track: bool) -> dict:
     tracker = PoseTracker(model, WEIGHTS[model], track=track, threads=threads)
     for f in frames[:5]:  # warm-up: XNNPack packs its weights on the first calls
         tracker.step(f)
-    tracker.reset()
-    times = []
-    for f in frames:
+    best = math.inf
+    for _ in range(repeat):  # best pass: the machine is shared, other jobs only slow us
+        tracker.reset()
+        times = []
+        for f in frames:
+            t0 = time.perf_counter()
+            tracker.step(f)
+            times.append(time.perf_counter() - t0)
+        best = min(best, statistics.median(times))
+    wall = math.inf
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        tracker.step(f)
-        times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    kp = estimate_video(clip, tracker=tracker)
-    wall = time.perf_counter() - t0
+        kp = estimate_video(clip, tracker=tracker)
+        wall = min(wall, time.perf_counter() - t0)
     return {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),
-            "model_fps": round(1 / statistics.median(times), 1),
-            "model_ms_median": round(1000 * statistics.median(times), 2),
-            "end_to_end_fps": round(kp.frames / wall, 1)}
+            "model_fps": round(1 / best, 1), "model_ms_median": round(1000 * best, 2),
+            "end_to_end_fps": round(kp.frames / wall, 1), "repeat": repeat}
 
 
 def tracking_table(model: str, threads: int) -> list[dict]:

@@ -178,3 +178,28 @@ def test_blazepose_from_the_command_line(figure, tmp_path, capsys):
     j = json.loads((out / "squats.keypoints.json").read_text())
     assert np.asarray(j["keypoints"]).shape == (10, 33, 3)
     assert (tmp_path / "b.gif").is_file()
+
+
+def test_odd_but_valid_inputs_get_keypoints(weights, tmp_path, capsys):
+    from conftest import id_frame
+    from vidaction.io import write_gif, write_video
+
+    d = tmp_path / "odd"
+    d.mkdir()
+    make_video(d / "tiny16.mp4", 6, 16, 16)
+    make_video(d / "uhd.mp4", 2, 3840, 2160)
+    make_video(d / "portrait.mp4", 6, 36, 64)
+    write_gif(d / "one_frame.gif", [id_frame(0)])
+    write_video(d / "gray.mkv", [np.full((48, 64), 20 * i, np.uint8) for i in range(6)],
+                codec="ffv1", pix_fmt="gray")
+    rc = main(["pose", str(d), "--weights", weights, "--out", str(tmp_path / "kp"), "--json",
+               "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and len(out.splitlines()) == 5
+    for name, frames, size in (("tiny16", 6, (16, 16)), ("uhd", 2, (3840, 2160)),
+                               ("portrait", 6, (36, 64)), ("one_frame", 1, (64, 48)),
+                               ("gray", 6, (64, 48))):
+        j = json.loads((tmp_path / "kp" / f"{name}.keypoints.json").read_text())
+        assert j["frames"] == frames and (j["width"], j["height"]) == size, name
+        pts = np.asarray(j["keypoints"])
+        assert pts.shape == (frames, 17, 3) and np.isfinite(pts).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ class Keypoints:
     tracked: bool = True
     weights_sha256: str = ""
     path: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -96,7 +95,8 @@ def _backend(model: str, files: dict[str, Path], track: bool, threads: int | Non
 class PoseTracker:
     """A pose model over consecutive frames of one video or stream: `step(frame)` takes an
     RGB uint8 (H, W, 3) frame and returns its (J, 3) keypoints; with `track`, the person's
-    crop follows the previous frame's keypoints. `reset()` before an unrelated frame."""
+    crop follows the previous frame's keypoints. `reset()` before an unrelated frame. Use
+    one from one thread (each thread gets its own interpreters)."""
 
     def __init__(self, model: str = "movenet", weights=None, track: bool = True,
                  threads: int | None = None, cache_dir: str | os.PathLike | None = None):

@@ -260,7 +260,8 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 
     return pose_command(args.inputs, model=args.model, weights=args.weights,
                         overlay=args.overlay, as_json=args.json, out=args.out,
-                        track=not args.no_track, progress=not args.no_progress)
+                        track=not args.no_track, progress=not args.no_progress,
+                        force=args.force)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -664,6 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--no-track", action="store_true",
                     help="run on the whole frame every time, instead of a crop that follows "
                          "the person from the previous frame's keypoints")
+    po.add_argument("--force", action="store_true",
+                    help="replace keypoint files or an overlay that already exist")
     po.add_argument("--no-progress", action="store_true", help="no progress bars")
     po.set_defaults(func=_cmd_pose)
 

@@ -25,7 +25,7 @@ from vidaction.errors import UserError, VidactionError
 from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink
 from vidaction.infer.predict import _n, _per_input, expand_inputs
 from vidaction.io import VideoReader
-from vidaction.io.writer import WriteError, write_together
+from vidaction.io.writer import WriteError, refuse_existing, write_together
 
 # one colour per side, as the MoveNet tutorial draws: left magenta, right cyan, middle yellow
 _LEFT, _RIGHT, _MID = (255, 0, 255), (0, 255, 255), (255, 255, 0)
@@ -88,10 +88,9 @@ def summary(kp: Keypoints, min_score: float = MIN_SCORE) -> dict:
             "joints": {n: round(float(v), 4) for n, v in zip(kp.joints, s.mean(0), strict=True)}}
 
 
-def write_keypoints(kp: Keypoints, out_dir: Path, stem: str) -> list[Path]:
-    """OUT/<stem>.keypoints.json and .npz, as one set."""
-    return write_together([(out_dir / f"{stem}.keypoints.json", kp.to_json() + "\n"),
-                           (out_dir / f"{stem}.keypoints.npz", kp.to_npz())])
+def write_keypoints(kp: Keypoints, json_path: Path, npz_path: Path) -> list[Path]:
+    """The .keypoints.json and .npz of one video, as one set."""
+    return write_together([(json_path, kp.to_json() + "\n"), (npz_path, kp.to_npz())])
 
 
 def _stem(src: Path, taken: set[str]) -> str:
@@ -103,14 +102,29 @@ def _stem(src: Path, taken: set[str]) -> str:
     return stem
 
 
+def _plan(files, out_dir: Path, overlay: str | None, many: bool) -> dict[int, list[Path]]:
+    """Every input's output paths, decided before any work: keypoint files, overlay."""
+    stems: set[str] = set()
+    taken: set[str] = set()
+    plan = {}
+    for it in files:
+        stem = _stem(it.path, stems)
+        paths = [out_dir / f"{stem}.keypoints.json", out_dir / f"{stem}.keypoints.npz"]
+        if overlay:
+            paths.append(_per_input(Path(overlay), it.path, many, taken))
+        plan[id(it)] = paths
+    return plan
+
+
 def pose_command(inputs: Sequence[str], model: str = "movenet",
                  weights: str | os.PathLike | Sequence[str] | None = None,
                  overlay: str | None = None, as_json: bool = False, out: str = ".",
-                 track: bool = True, progress: bool = True, stdout: TextIO | None = None,
-                 stderr: TextIO | None = None) -> int:
+                 track: bool = True, progress: bool = True, force: bool = False,
+                 stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Keypoints for every input; a bad one gets one error line and the rest go on. Returns
-    the exit status: 1 if any input failed."""
-    from tqdm import tqdm
+    the exit status: 1 if any input failed. Existing outputs are refused, before the model
+    loads, unless `force`."""
+    from vidaction.progress import bar as progress_bar
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -119,30 +133,34 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
     items = expand_inputs(inputs)
     if not items:
         raise UserError("no inputs given")
-    many = len([it for it in items if not it.error]) > 1
+    files = [it for it in items if not it.error]
+    many = len(files) > 1
     if overlay and not many and Path(overlay).is_dir():
         raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
                         "(OUT.mp4 or OUT.gif)")
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out must be a folder, this is a file")
+    plan = _plan(files, out_dir, overlay, many)
+    refuse_existing([p for paths in plan.values() for p in paths], force)
     if isinstance(weights, (list, tuple)) and len(weights) == 1:
         weights = weights[0]
-    tracker = PoseTracker(model, weights, track)  # weights problems: one line, before any input
+    tracker = None
+    if files:  # weights problems: one line, before any input
+        tracker = PoseTracker(model, weights, track)
 
-    taken: set[str] = set()
-    stems: set[str] = set()
     failed = 0
-    bar = tqdm(total=len(items), desc="pose", unit="video",
-               disable=not progress or len(items) < 2, file=sys.stderr)
+    bar = progress_bar(total=len(items), desc="pose", unit="video",
+                       enabled=progress and len(items) >= 2)
     for it in items:
         try:
             if it.error:
                 raise UserError(it.error)
+            paths = plan[id(it)]
             kp = cached_keypoints(it.path, tracker=tracker, progress=progress)
-            files = write_keypoints(kp, out_dir, _stem(it.path, stems))
+            written = write_keypoints(kp, paths[0], paths[1])
             record = summary(kp)
-            record["files"] = [str(p) for p in files]
+            record["files"] = [str(p) for p in written]
             dur = kp.frames / kp.fps if kp.fps else 0.0
             text = [f"{it.path}  ({_n(kp.frames, 'frame')}, {dur:.2f} s, {kp.width}x"
                     f"{kp.height}; {kp.model}{'' if kp.tracked else ', no tracking'})",
@@ -150,10 +168,9 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
                     f"{record['visible'] * 100:.0f}% of joints at {MIN_SCORE} or more",
                     f"  written: {', '.join(record['files'])}"]
             if overlay:
-                dest = _per_input(Path(overlay), it.path, many, taken)
-                n = overlay_pose(it.path, dest, kp)
-                record["overlay"] = str(dest)
-                text.append(f"  overlay: {dest} ({_n(n, 'frame')})")
+                n = overlay_pose(it.path, paths[2], kp)
+                record["overlay"] = str(paths[2])
+                text.append(f"  overlay: {paths[2]} ({_n(n, 'frame')})")
         except (VidactionError, OSError) as e:
             failed += 1
             msg = str(e) if isinstance(e, WriteError) or str(it.path) in str(e) \

@@ -130,23 +130,17 @@ def estimate_video(path: str | os.PathLike, model: str = "movenet", weights=None
         tracker = tracker or PoseTracker(model, weights, track, threads, cache_dir)
         tracker.reset()
         info = r.info
-        bar = None
-        if progress:
-            import sys
+        from vidaction.progress import bar as progress_bar
 
-            from tqdm import tqdm
-
-            bar = tqdm(total=info.frame_count, desc=f"pose {Path(path).name}", unit="frame",
-                       leave=False, file=sys.stderr)
+        bar = progress_bar(total=info.frame_count, desc=f"pose {Path(path).name}",
+                           unit="frame", enabled=progress)
         out = []
         try:
             for frame in r.iter_frames():
                 out.append(tracker.step(frame))
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
     if not out:
         raise VideoReadError(path, "zero frames: no frame could be decoded")
     pts = np.stack(out).astype(np.float32)

@@ -91,7 +91,7 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
         overlay_video(clip.path, gif, lambda i, top=top: top)
         truth = report.dataset.classes[clip.label]
         mark = "right" if top[0][0] == truth else "wrong"
-        print(f"      {clip.path.name}: {top[0][0]} ({top[0][1]:.0%}), truly {truth} "
+        print(f"      {clip.path.name}: {top[0][0]} ({top[0][1]:.1%}), truly {truth} "
               f"[{mark}] -> {gif}")
         gifs.append(gif)
 

@@ -56,16 +56,21 @@ def test_tiny_and_grayscale_frames_are_enlarged_to_readable_size():
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".gif"])
-def test_overlay_writer_writes_every_frame(tmp_path, suffix):
+def test_overlay_writer_writes_every_frame_up_to_the_gif_rate(tmp_path, suffix):
     out = tmp_path / f"o{suffix}"
     with OverlayWriter(out, fps=20) as w:
         for i in range(23):
             w.write(draw_label(np.full((64, 80, 3), i * 10, np.uint8), [("clap", i / 23)]))
     info = probe(out)
-    assert info.frame_count == 23 and (info.width, info.height) == (160, 128)  # enlarged x2
-    assert info.fps == pytest.approx(20, rel=0.05)
+    # a GIF keeps at most 8 frames a second (test_small_gif.py): 23 at 20 fps -> 10 at 8
+    # (GIF delays are in 1/100 s, and Pillow merges frames that quantise alike)
+    assert (info.width, info.height) == (160, 128)  # enlarged x2
+    if suffix == ".mp4":
+        assert info.frame_count == 23 and info.fps == pytest.approx(20, rel=0.05)
+    else:
+        assert 8 <= info.frame_count <= 10 and info.fps == pytest.approx(8, rel=0.06)
     frames = read_frames(out)
-    assert frames[5].mean() < frames[20].mean()  # frames stay in order
+    assert frames[1].mean() < frames[-2].mean()  # frames stay in order
 
 
 def test_overlay_writer_is_atomic_and_refuses_other_suffixes(tmp_path):
@@ -86,6 +91,6 @@ def test_overlay_video_labels_each_source_frame(tmp_path, video_factory):
         asked.append(i)
         return [("first" if i < 8 else "second", 0.9)]
 
-    n = overlay_video(src, tmp_path / "o.gif", top)
+    n = overlay_video(src, tmp_path / "o.mp4", top)  # (a GIF keeps 8 frames a second)
     assert n == 17 and asked == list(range(17))
-    assert probe(tmp_path / "o.gif").frame_count == 17
+    assert probe(tmp_path / "o.mp4").frame_count == 17

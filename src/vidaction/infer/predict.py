@@ -178,7 +178,7 @@ def _fmt_top(top: list[tuple[str, float]], indent: str = "  ") -> str:
 def _fmt_table(rows: list[dict]) -> str:
     cols = list(rows[0])
     cells = [[str(r[c]) if not isinstance(r[c], float) else
-              (f"{r[c]:.3f}" if c == "prob" else f"{r[c]:.2f}") for c in cols] for r in rows]
+              (f"{r[c] * 100:.1f}%" if c == "prob" else f"{r[c]:.2f}") for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     lines = ["  " + "  ".join(c.rjust(w) if c != "label" else c.ljust(w)
                               for c, w in zip(cols, widths, strict=True))]

@@ -65,12 +65,19 @@ def _movinet_factory(model_id: str, stream: bool, relu6: bool = False):
 
         from vidaction.models import tflite_import as tfi
 
+        if relu6 and pretrained == "auto":
+            # No float checkpoint exists for this variant: its weights are the official
+            # int8 TFLite file (fetched, cached and checked as for `predict kinetics600`).
+            from vidaction.models import kinetics
+
+            pretrained = str(kinetics.fetch_model(kinetics.CLASSIFIERS[kinetics.KINETICS600],
+                                                  url=weights_url, cache_dir=cache_dir))
         imported = pretrained != "none" and tfi.is_tflite(pretrained)
         if imported or (relu6 and pretrained != "none"):
             if not imported:
-                raise UserError(f"--pretrained {pretrained}: {model_name(cfg)} has no float "
-                                "checkpoint; its weights are the official int8 TFLite file "
-                                f"({TFLITE_K600_URL}): pass --pretrained PATH.tflite")
+                raise UserError(f"--pretrained {pretrained}: {model_name(cfg)} takes the "
+                                "official int8 TFLite file (--pretrained auto fetches it) "
+                                "or a local copy of it, not a checkpoint")
             if not relu6:
                 raise UserError(f"--pretrained {pretrained}: an official TFLite file is the "
                                 "ReLU6, no squeeze-excitation variant; use --model "
@@ -108,11 +115,6 @@ def model_name(cfg: mv.MovinetConfig) -> str:
             + ("-stream" if cfg.stream else ""))
 
 
-# Where the official int8 MoViNet-A0-Stream Kinetics-600 file is published (TF Hub, now
-# served from Kaggle Models): the weights of movinet-a0-relu6-stream.
-TFLITE_K600_URL = ("https://tfhub.dev/tensorflow/lite-model/movinet/a0/stream/kinetics-600/"
-                   "classification/tflite/int8/1")
-
 
 _DESCRIPTIONS = {
     False: "MoViNet-{u} base: 3-D convs, non-causal (the reference's model), Kinetics-600",
@@ -136,9 +138,9 @@ _name = "movinet-a0-relu6-stream"
 MODELS[_name] = _movinet_factory("a0", True, relu6=True)
 _INFO[_name] = ModelInfo(_name, 172, mv.DEFAULT_FRAMES, True,
                          "MoViNet-A0 stream, ReLU6, no SE: the official int8 TFLite's "
-                         "weights (--pretrained PATH.tflite); pick this for int8 deployment "
-                         "(int8 export as fast as the official file)",
-                         weights="k600 .tflite", min_size=32)
+                         "Kinetics-600 weights; pick this for int8 deployment (its int8 "
+                         "export runs as fast as the official file)",
+                         weights="k600-tflite", min_size=32)
 
 # Trained from scratch (no pretrained weights): SPEC.md, Models 2.
 MODELS["r2plus1d"] = r2plus1d_factory

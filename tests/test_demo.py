@@ -22,8 +22,14 @@ def test_demo_runs_every_stage_end_to_end(tmp_path, capsys):
         assert (ev / name).stat().st_size > 0, name
     gifs = sorted((out / "run" / "predictions").glob("*.gif"))
     assert len(gifs) == 3 and all(g.read_bytes()[:6] == b"GIF89a" for g in gifs)
+    html = (ev / "report.html").read_text()
+    assert "Predicted videos" in html and html.count("true: ") >= 3  # the GIFs, embedded
+    assert html.count(": right</span>") + html.count(": wrong</span>") == 3
     acc = json.loads((ev / "metrics.json").read_text())["top1_accuracy"]
-    assert f"test accuracy {acc:.1%}" in text and "target" in text
+    assert f"test accuracy {acc:.1%}" in text and "chance 33.3%" in text
+    assert "target" not in text
+    assert text.rstrip().splitlines()[-4] == "next steps:"
+    assert f"open {ev / 'report.html'}" in text and "vidaction predict" in text
     for step in range(1, 7):
         assert f"[{step}/6]" in text
 

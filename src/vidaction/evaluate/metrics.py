@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -117,3 +118,19 @@ def _check_finite(obj, where: str = "metrics") -> None:
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             _check_finite(v, f"{where}[{i}]")
+
+
+def model_title(m: dict) -> str:
+    """What the report, the plots and the console call the evaluation: the model, not the
+    run folder's name (which is "run" as often as not)."""
+    return f"{m.get('model') or Path(m['run']).name} on the {m['split']} split"
+
+
+def chance(m: dict) -> float:
+    """Top-1 of guessing uniformly: what an accuracy is to be read against."""
+    return 1.0 / max(1, len(m.get("classes") or m.get("per_class") or [0]))
+
+
+def shows_top_k(m: dict) -> bool:
+    """Top-k says nothing when k is nearly every class (top-5 of 5 classes is always 100%)."""
+    return len(m.get("classes") or m.get("per_class") or []) > 5

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidaction.evaluate.metrics import most_confused
+from vidaction.evaluate.metrics import chance, model_title, most_confused, shows_top_k
 
 GIF_FRAMES = 16
 GIF_SIDE = 128
@@ -99,18 +99,26 @@ def _table(header: list[str] | None, rows: list[list], numeric: set[int] | None 
     return f"<table>{head}{body}</table>"
 
 
+def _pct(p: float) -> str:
+    """A probability or an accuracy, printed one way everywhere: "99.4%"."""
+    return f"{float(p) * 100:.1f}%"
+
+
 def render_report(metrics: dict, config: dict, dataset, videos: list, confusion: bytes,
-                  curves: bytes | None, gifs: list[dict]) -> str:
+                  curves: bytes | None, gifs: list[dict],
+                  gallery: list[dict] | None = None) -> str:
+    """`gallery`: labelled prediction GIFs to show (the demo's), each {"path": the GIF,
+    "video", "true", "predicted", "prob"}; embedded, so the page stays one file."""
     m = metrics
     classes = m["classes"]
     k = m["top_k"]
-    run_name = Path(m["run"]).name or m["run"]
+    title = model_title(m)
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8>"
-             f"<title>vidaction evaluation: {_e(run_name)} on {_e(m['split'])}</title>"
+             f"<title>vidaction evaluation: {_e(title)}</title>"
              f"<style>{_CSS}</style></head><body>"]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts.append(f"<h1>Evaluation of {_e(run_name)} on the {_e(m['split'])} split</h1>"
-                 f"<p class=sub>{_e(m['run'])} &middot; data {_e(m['data'])} &middot; "
+    parts.append(f"<h1>{_e(title[:1].upper() + title[1:])}</h1>"
+                 f"<p class=sub>run {_e(m['run'])} &middot; data {_e(m['data'])} &middot; "
                  f"{m['videos']} videos scored, {m['skipped']} skipped &middot; "
                  f"{m['clips_per_video']} clip(s) per video, {_e(m['averaging'])} &middot; "
                  f"{when}</p>")
@@ -120,14 +128,16 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
     for w in m.get("warnings", []):
         parts.append(f"<p class=warn>{_e(w)}</p>")
 
-    kpis = [("top-1 accuracy", m["top1_accuracy"], "video level"),
-            (f"top-{k} accuracy", m["top5_accuracy"], "video level"),
-            ("clip top-1", m["clip_top1_accuracy"], "one clip alone"),
-            ("mean class accuracy", m["mean_class_accuracy"], "mean of per-class recall"),
-            ("macro F1", m["macro_f1"], "classes weighted alike"),
-            ("loss", m["loss"], "of the averaged prediction")]
+    kpis = [("top-1 accuracy", _pct(m["top1_accuracy"]),
+             f"per video; chance {_pct(chance(m))}"),
+            *([(f"top-{k} accuracy", _pct(m["top5_accuracy"]), "per video")]
+              if shows_top_k(m) else []),
+            ("clip top-1", _pct(m["clip_top1_accuracy"]), "one clip alone"),
+            ("mean class accuracy", _pct(m["mean_class_accuracy"]), "mean of per-class recall"),
+            ("macro F1", f"{m['macro_f1']:.3f}", "classes weighted alike"),
+            ("loss", f"{m['loss']:.3f}", "of the averaged prediction")]
     parts.append("<h2>Metrics</h2><div class=kpi>" + "".join(
-        f"<div><b>{v:.3f}</b>{_e(name)}<br><span>{_e(note)}</span></div>"
+        f"<div><b>{v}</b>{_e(name)}<br><span>{_e(note)}</span></div>"
         for name, v, note in kpis) + "</div>")
     parts.append(_table(["average", "precision", "recall", "F1"], [
         [mode, *(f"{m[f'{mode}_{x}']:.3f}" for x in ("precision", "recall", "f1"))]
@@ -156,7 +166,7 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
             pic = _img(g["gif"], Path(g["path"]).name, "image/gif", "") if g["gif"] else (
                 f"<p class=bad>no picture: {_e(g['error'])}</p>")
             top = "<br>".join(
-                f"<span class={'ok' if c == g['true'] else 'bad'}>{_e(c)} {p:.2f}</span>"
+                f"<span class={'ok' if c == g['true'] else 'bad'}>{_e(c)} {_pct(p)}</span>"
                 for c, p in g["top3"])
             parts.append(f"<figure>{pic}<figcaption><b>true: {_e(g['true'])}</b><br>{top}"
                          f"<br><span class=sub>{_e(Path(g['path']).name)}</span>"
@@ -164,6 +174,9 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
         parts.append("</div>")
     else:
         parts.append("<p>None.</p>")
+
+    if gallery:
+        parts.append(_gallery_section(gallery))
 
     parts.append("<h2>Per class</h2>")
     per = m["per_class"]
@@ -195,8 +208,8 @@ def _dataset_section(m: dict, config: dict, dataset, videos: list) -> str:
     counts = Counter(c.split for c in dataset.clips)
     rows = [["folder", _e(dataset.root)], ["layout", _e(dataset.layout)],
             ["classes", len(dataset.classes)],
-            ["clips per split", _e(", ".join(f"{s} {counts[s]}" for s in dataset.splits))],
-            ["the run trained on", _e(f"{dc.get('train', '?')} clips, validated on "
+            ["videos per split", _e(", ".join(f"{s} {counts[s]}" for s in dataset.splits))],
+            ["the run trained on", _e(f"{dc.get('train', '?')} videos, validated on "
                                       f"{dc.get('val', '?')} (from {dc.get('root', '?')})")]]
     rows += [["note", _e(n)] for n in [*dataset.notes, *dc.get("notes", [])]]
     out = "<h2>Dataset</h2>" + _table(None, rows)
@@ -207,14 +220,63 @@ def _dataset_section(m: dict, config: dict, dataset, videos: list) -> str:
     return out
 
 
-def _config_section(config: dict) -> str:
+def _gallery_section(gallery: list[dict]) -> str:
+    out = ["<h2>Predicted videos</h2><p class=sub>Test videos with the label the model gave "
+           "drawn on them, against the true one.</p><div class=gifs>"]
+    for g in gallery:
+        right = g["predicted"] == g["true"]
+        try:
+            pic = _img(Path(g["path"]).read_bytes(), Path(g["video"]).name, "image/gif", "")
+        except OSError as e:
+            pic = f"<p class=bad>no picture: {_e(e)}</p>"
+        out.append(f"<figure>{pic}<figcaption><b>true: {_e(g['true'])}</b><br>"
+                   f"<span class={'ok' if right else 'bad'}>predicted {_e(g['predicted'])} "
+                   f"{_pct(g['prob'])}: {'right' if right else 'wrong'}</span><br>"
+                   f"<span class=sub>{_e(Path(g['video']).name)}</span></figcaption></figure>")
+    return "".join(out) + "</div>"
+
+
+# models with a pretrained backbone that can stay frozen or be fine-tuned
+_BACKBONE_MODELS = ("movinet-", "cnn-rnn", "frame-baseline")
+
+
+def _config_rows(config: dict) -> list[list[str]]:
+    """The settings that apply to this model, in words (no Python True/None)."""
     mod, tc, sm = config.get("model", {}), config.get("train", {}), config.get("sampling", {})
-    rows = [["model", _e(f"{mod.get('name')} (pretrained: {mod.get('pretrained')})")],
-            ["clip", _e(f"{sm.get('n_frames')} frames, every {sm.get('frame_step')}, "
-                        f"{sm.get('size')}x{sm.get('size')} {sm.get('resize')}")],
-            ["training", _e(", ".join(f"{k} {tc[k]}" for k in (
-                "epochs", "batch_size", "lr", "freeze_backbone", "unfreeze_top", "augment",
-                "seed") if k in tc))]]
+    name = str(mod.get("name"))
+    pretrained = mod.get("pretrained")
+    weights = "none, trained from scratch" if pretrained in (None, "none") else str(pretrained)
+    rows = [["model", name], ["pretrained weights", weights]]
+    if tc.get("frame_backbone") and name in ("cnn-rnn", "frame-baseline"):
+        rows.append(["per-frame CNN", str(tc["frame_backbone"])])
+    n, step, size = sm.get("n_frames"), sm.get("frame_step"), sm.get("size")
+    clip = f"{n} frames, {step} apart" if not sm.get("fps") else \
+        f"{n} frames at {sm['fps']:g} a second"
+    fit = "letterboxed" if sm.get("resize", "letterbox") == "letterbox" else "centre-cropped"
+    rows.append(["clip", f"{clip}, {size}x{size} pixels, {fit}"])
+    short = sm.get("short", "pad")
+    rows.append(["videos shorter than a clip", {"pad": "padded with black frames",
+                                                "loop": "looped from the start",
+                                                "stretch": "stretched over the video"}
+                 .get(short, str(short))])
+    if tc:
+        rows.append(["training", f"up to {tc.get('epochs')} epochs, batch {tc.get('batch_size')}"
+                     + (f", learning rate {tc['lr']:g}" if tc.get("lr") else "")
+                     + (", augmented clips" if tc.get("augment") else ", no augmentation")
+                     + f", seed {tc.get('seed', 0)}"])
+        if name.startswith(_BACKBONE_MODELS) and pretrained not in (None, "none"):
+            if not tc.get("freeze_backbone", True):
+                tuned = "whole backbone trained"
+            elif tc.get("unfreeze_top"):
+                tuned = f"last {tc['unfreeze_top']} backbone blocks fine-tuned, the rest frozen"
+            else:
+                tuned = "backbone frozen, only the classifier head trained"
+            rows.append(["fine-tuning", tuned])
+    return rows
+
+
+def _config_section(config: dict) -> str:
+    rows = [[_e(a), _e(b)] for a, b in _config_rows(config)]
     return ("<h2>Run configuration</h2>" + _table(None, rows)
             + "<details><summary>config.json</summary><pre>"
             + _e(json.dumps(config, indent=2, sort_keys=True)) + "</pre></details>")

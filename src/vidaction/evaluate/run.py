@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vidaction.errors import UserError
+from vidaction.evaluate.metrics import chance, model_title, shows_top_k
 from vidaction.models.run import RunError, check_run_folder, read_json, run_data, write_json
 
 OUTPUTS = ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
@@ -122,12 +123,14 @@ def evaluate_run(
     frame_step: int | None = None,
     fps: float | None = None,
     short: str | None = None,
+    gallery: list[dict] | None = None,
 ) -> dict:
     """Evaluate a trained run on one split; returns the metrics (as in metrics.json).
 
     `frame_step` or `fps` (frames per second of video) replace the run's clip spacing
     (default: the one it was trained with); `short` how a video shorter than a clip is
-    filled (default: the run's); the metrics record the sampling used.
+    filled (default: the run's); the metrics record the sampling used. `gallery`:
+    labelled prediction GIFs for report.html to show (see report.render_report).
 
     K = `clips` evenly spaced clips per video, their softmax probabilities averaged.
     Refuses the run's own train and val splits unless `allow_seen`. An output inside the
@@ -139,11 +142,11 @@ def evaluate_run(
     target = Path(out) if out is not None else Path(run) / "eval" / str(split)
     with writing_into(run, target, "vidaction evaluate", replaces=False):
         return _evaluate_run(run, data, split, clips, allow_seen, out, force, progress,
-                             batch_size, workers, frame_step, fps, short)
+                             batch_size, workers, frame_step, fps, short, gallery)
 
 
 def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, batch_size,
-                  workers, frame_step=None, fps=None, short=None) -> dict:
+                  workers, frame_step=None, fps=None, short=None, gallery=None) -> dict:
     from vidaction.evaluate.metrics import compute_metrics
     from vidaction.models.run import load_run
     from vidaction.models.scoring import check_finite_logits, load_videos, score_videos
@@ -246,7 +249,7 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     }
     predictions = [{"path": paths[s.key], "true": y, "probs": s.probs}
                    for s, y in zip(rows, y_true, strict=True)]
-    _write_outputs(out, run, config, ds, videos, metrics, predictions, classes)
+    _write_outputs(out, run, config, ds, videos, metrics, predictions, classes, gallery)
     metrics["out"] = str(out)
     return metrics
 
@@ -265,20 +268,22 @@ def predictions_csv(predictions: list[dict], classes: list[str], k: int) -> str:
 
 
 def _write_outputs(out: Path, run: Path, config: dict, ds, videos: list, metrics: dict,
-                   predictions: list[dict], classes: list[str]) -> None:
+                   predictions: list[dict], classes: list[str],
+                   gallery: list[dict] | None = None) -> None:
     """Every output into a temporary folder, then renamed into place (see _publish)."""
     from vidaction.evaluate.plots import confusion_png, curves_png
     from vidaction.evaluate.report import misclassified_gifs, render_report
     from vidaction.io.writer import atomic_folder, write_atomic
 
-    title = (f"{run.name}: {metrics['split']} split, {metrics['videos']} videos, "
-             f"top-1 {metrics['top1_accuracy']:.3f}")
+    title = (f"{model_title(metrics)}: {metrics['videos']} videos, top-1 "
+             f"{metrics['top1_accuracy']:.1%} (chance {chance(metrics):.1%})")
     cm_png = confusion_png(metrics["confusion_matrix"], classes, title=title)
     history = _history(run)
-    curves = curves_png(history, title=f"{run.name}: training history") if history else None
+    name = metrics.get("model") or run.name
+    curves = curves_png(history, title=f"{name}: training history") if history else None
     gifs = misclassified_gifs(predictions, classes, GIF_VIDEOS)
     html = render_report(metrics=metrics, config=config, dataset=ds, videos=videos,
-                         confusion=cm_png, curves=curves, gifs=gifs)
+                         confusion=cm_png, curves=curves, gifs=gifs, gallery=gallery)
     with atomic_folder(out, publish=_publish) as tmp:
         write_json(tmp / "metrics.json", metrics)
         write_atomic(tmp / "predictions.csv", predictions_csv(predictions, classes,
@@ -300,12 +305,14 @@ def format_summary(m: dict) -> str:
     """The console table."""
     k = m["top_k"]
     lines = [
-        f"{m['run']} on the {m['split']} split of {m['data']}: {m['videos']} videos, "
+        f"{model_title(m)} ({m['run']}, data {m['data']}): {m['videos']} videos, "
         f"{m['clips_per_video']} clip(s) each, {m['skipped']} skipped",
-        f"  {'top-1 accuracy (video)':<26}{m['top1_accuracy']:>8.3f}",
-        f"  {f'top-{k} accuracy (video)':<26}{m['top5_accuracy']:>8.3f}",
-        f"  {'top-1 accuracy (clip)':<26}{m['clip_top1_accuracy']:>8.3f}",
-        f"  {'mean class accuracy':<26}{m['mean_class_accuracy']:>8.3f}",
+        f"  {'top-1 accuracy (video)':<26}{m['top1_accuracy']:>8.1%}   chance "
+        f"{chance(m):.1%}",
+        *([f"  {f'top-{k} accuracy (video)':<26}{m['top5_accuracy']:>8.1%}"]
+          if shows_top_k(m) else []),
+        f"  {'top-1 accuracy (clip)':<26}{m['clip_top1_accuracy']:>8.1%}",
+        f"  {'mean class accuracy':<26}{m['mean_class_accuracy']:>8.1%}",
         f"  {'macro P / R / F1':<26}{m['macro_precision']:>8.3f}{m['macro_recall']:>7.3f}"
         f"{m['macro_f1']:>7.3f}",
         f"  {'weighted P / R / F1':<26}{m['weighted_precision']:>8.3f}"

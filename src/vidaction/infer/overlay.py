@@ -130,6 +130,25 @@ def draw_label(frame: np.ndarray, top: list[tuple[str, float]]) -> np.ndarray:
     return np.asarray(img)
 
 
+def draw_caption(frame: np.ndarray, text: str, ok: bool | None = None) -> np.ndarray:
+    """A copy of `frame` with `text` in a dark band along the bottom, green when `ok`, red
+    when not ok (None: white): the demo's "true: clap, right"."""
+    from PIL import Image, ImageDraw
+
+    frame = np.array(frame, dtype=np.uint8)
+    h, w = frame.shape[:2]
+    size = max(9, round(min(h, w) / 14))
+    pad = max(2, size // 4)
+    band = size + 2 * pad
+    frame[h - band:] = (frame[h - band:] * 0.35).astype(np.uint8)
+    img = Image.fromarray(frame)
+    draw = ImageDraw.Draw(img)
+    line, font = _fit_text(draw, text, size, w - 2 * pad, max(8, size * 2 // 3))
+    colour = (255, 255, 255) if ok is None else (110, 230, 120) if ok else (255, 110, 100)
+    draw.text((pad, h - band + pad - 1), line, font=font, fill=colour)
+    return np.asarray(img)
+
+
 def _shrink(frame: np.ndarray, max_side: int) -> np.ndarray:
     import cv2
 
@@ -261,12 +280,15 @@ class OverlayWriter:
 
 def overlay_video(src: str | os.PathLike, out: str | os.PathLike,
                   top_for_frame: Callable[[int], list[tuple[str, float]]],
-                  max_side: int = VIDEO_MAX_SIDE) -> int:
+                  max_side: int = VIDEO_MAX_SIDE,
+                  caption: tuple[str, bool | None] | None = None) -> int:
     """Every frame of `src` with `top_for_frame(i)` drawn on it, written to `out` at the
-    source's frame rate, one frame at a time. Returns the number of frames written."""
+    source's frame rate, one frame at a time. `caption`: (text, ok) for draw_caption.
+    Returns the number of frames written."""
     from vidaction.io import VideoReader
 
     with VideoReader(src) as r, OverlayWriter(out, r.info.fps) as w:
         for i, frame in enumerate(r.iter_frames()):
-            w.write(draw_label(_shrink(frame, max_side), top_for_frame(i)))
+            drawn = draw_label(_shrink(frame, max_side), top_for_frame(i))
+            w.write(draw_caption(drawn, *caption) if caption else drawn)
     return w.frames

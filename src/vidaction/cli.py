@@ -133,13 +133,49 @@ def _positive(v: str) -> int:
     return n
 
 
+_LAUNCH_FLAGS = ("local_workers", "strategy", "workers", "task_index")
+
+
+def _train_argv(args: argparse.Namespace) -> list[str]:
+    """The train flags typed, as a command line again, less the launch ones: what each
+    --local-workers worker runs."""
+    argv = []
+    for action in args.train_actions:
+        value = getattr(args, action.dest, None)
+        if not action.option_strings or action.dest in _LAUNCH_FLAGS or value is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv += [action.option_strings[0]] if value else []
+        elif not isinstance(action, argparse._HelpAction):
+            argv += [action.option_strings[0], str(value)]
+    return argv
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and not args.data:
         raise UserError("--data is required (unless --resume)")
+    from vidaction.train import distribute
+
+    if args.local_workers is not None and (args.workers or args.task_index is not None):
+        raise UserError("--local-workers starts its own cluster: leave out --workers and "
+                        "--task-index")
+    if (args.workers is None) != (args.task_index is None):
+        raise UserError("--workers and --task-index go together")
+    if args.workers is not None:
+        os.environ["TF_CONFIG"] = distribute.tf_config_for(args.workers, args.task_index)
+        args.strategy = args.strategy or "multi-worker"
+    strategy = args.strategy or "auto"
+    if args.local_workers is not None and strategy not in ("auto", "multi-worker"):
+        raise UserError(f"--local-workers runs --strategy multi-worker, not {strategy}")
     from vidaction.train.folder import check_start
 
-    # refusals from the flags and folders alone, before TensorFlow loads (seconds)
-    check_start(args.out, args.data, model=args.model, resume=args.resume, force=args.force)
+    # refusals from the flags and folders alone, before TensorFlow loads (seconds); a
+    # non-chief worker leaves the run folder to the chief
+    if not distribute.non_chief(strategy):
+        check_start(args.out, args.data, model=args.model, resume=args.resume,
+                    force=args.force)
+    if args.local_workers is not None:
+        return distribute.launch_local(_train_argv(args), args.local_workers)
     from vidaction.train import TrainConfig, train
 
     # Only the flags typed (their argparse default is None): --resume keeps the run's
@@ -160,7 +196,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         typed["augment"] = True
     cfg = TrainConfig(**{"data": "", **typed, "out": args.out})
     train(cfg, resume=args.resume, force=args.force, progress=not args.no_progress,
-          given=set(typed))
+          given=set(typed), strategy=strategy, cluster_timeout=args.cluster_timeout)
     return 0
 
 
@@ -396,7 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     "movinet-a0-stream)")
     tr.add_argument("--epochs", type=_positive, help="epochs in all (default: 10; with "
                                                      "--resume: the run's)")
-    tr.add_argument("--batch-size", type=_positive, help="(default: 8)")
+    tr.add_argument("--batch-size", type=_positive,
+                    help="clips per step, the GLOBAL batch: with a strategy it is split "
+                         "over the replicas (default: 8); the learning rate is not "
+                         "rescaled (linear rule: k times the batch, try k times --lr)")
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
     spacing = tr.add_mutually_exclusive_group()
     spacing.add_argument("--frame-step", type=_positive,
@@ -472,7 +511,29 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replace a vidaction run in --out (never any other folder); the "
                          "old run stays until the new one is complete")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
-    tr.set_defaults(func=_cmd_train)
+    dist = tr.add_argument_group(
+        "distributed training (tf.distribute; see docs/distributed.md)",
+        "--batch-size stays the global batch. Clips are sharded per worker before decoding "
+        "(each decodes only its share of every batch). Only the chief (worker 0) writes "
+        "--out; the others keep their checkpoints in temporary folders they remove. A "
+        "killed worker stops the job; relaunch every worker with --resume.")
+    dist.add_argument("--strategy", choices=["auto", "none", "mirrored", "multi-worker"],
+                      help="auto (the default): multi-worker when TF_CONFIG names several "
+                           "workers, mirrored with several GPUs, else none; multi-worker "
+                           "reads the cluster from TF_CONFIG")
+    dist.add_argument("--workers", metavar="HOST:PORT,...",
+                      help="the cluster, every worker in the same order (writes TF_CONFIG; "
+                           "worker 0 is the chief); with --task-index")
+    dist.add_argument("--task-index", type=int, metavar="I",
+                      help="this machine's place in --workers (0-based)")
+    dist.add_argument("--local-workers", type=_positive, metavar="N",
+                      help="start N workers on 127.0.0.1 with free ports and the cores "
+                           "shared out; shows worker 0's progress; fails as a whole if one "
+                           "worker fails")
+    dist.add_argument("--cluster-timeout", type=_positive_float, metavar="SECONDS",
+                      help="how long a worker waits for the others at the start (default "
+                           "300); then one line and exit 1")
+    tr.set_defaults(func=_cmd_train, train_actions=tr._actions)
 
     ev = sub.add_parser(
         "evaluate", help="score a trained run on its test split; metrics, pictures, report",

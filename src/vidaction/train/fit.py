@@ -9,6 +9,7 @@ progress.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -206,11 +207,14 @@ class Keeper(tf_keras.callbacks.Callback):
     """
 
     def __init__(self, out: Path, ckpt, last, best, patience: int, skips,
-                 before_commit=None):
+                 before_commit=None, worker_temp=None):
         super().__init__()
         self.out, self.ckpt, self.last, self.best = out, ckpt, last, best
         self.patience, self.skips = patience, skips
         self.before_commit = before_commit  # once, before the first epoch is committed
+        # a non-chief worker (train.distribute): saves as the chief does, since the
+        # strategy needs every worker to, into this temporary folder; writes no history
+        self.worker_temp = worker_temp
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -237,7 +241,10 @@ class Keeper(tf_keras.callbacks.Callback):
         self.last.save(checkpoint_number=epoch + 1)
         if improved:
             self.best.save(checkpoint_number=epoch + 1)
-        write_history(self.out, history)
+        if self.worker_temp is not None:
+            self.worker_temp.clear()
+        else:
+            write_history(self.out, history)
         if int(ck.wait.numpy()) >= self.patience:
             self.model.stop_training = True
 
@@ -419,7 +426,8 @@ def _pose_section(cfg: TrainConfig, frames: int) -> dict:
 
 
 def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, size: int,
-                  pretrained: str, sampling, augment, train_clips, val_clips, note) -> None:
+                  pretrained: str, sampling, augment, train_clips, val_clips, note,
+                  distribute: dict | None = None) -> None:
     """A new run's classes.txt and config.json (a resumed run keeps its own)."""
     from vidaction.data.sources import write_classes
 
@@ -440,13 +448,16 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
         "dataset": {"root": str(ds.root), "layout": ds.layout, "train": len(train_clips),
                     "val": len(val_clips), "notes": ds.notes + ([note] if note else [])},
         "vidaction": vidaction.__version__,
+        # how it was trained: strategy, replicas, global and per-replica batch
+        **({"distribute": distribute} if distribute else {}),
         **({"pose": _pose_section(cfg, frames)} if info.inputs == "keypoints" else {}),
     })
     write_classes(out / "classes.txt", ds.classes)
 
 
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
-          progress: bool = True, given: Collection[str] | None = None) -> Path:
+          progress: bool = True, given: Collection[str] | None = None,
+          strategy: str = "none", cluster_timeout: float | None = None) -> Path:
     """Train into cfg.out; returns the run folder. See vidaction.train.run for its layout.
 
     With `resume`, the run's config.json supplies every setting except those named in
@@ -457,13 +468,19 @@ def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
     nothing is written before the flags, the model's limits and the dataset are known to
     be right. `force` replaces a vidaction run, never any other folder, and the old run
     stays until the new one is complete (see train.folder).
+
+    `strategy`: none, auto, mirrored or multi-worker (see train.distribute: --batch-size
+    is the global batch; only the chief writes the run folder).
     """
+    from vidaction.train.distribute import WorkerFolder, plan_strategy
     from vidaction.train.folder import RunFolder
 
+    plan = plan_strategy(strategy, cluster_timeout)
     what = "train --resume" if resume else "train --force" if force else "train"
-    folder = RunFolder(cfg.out, force=force, what=what)
+    folder = RunFolder(cfg.out, force=force, what=what) if plan.is_chief else \
+        WorkerFolder(cfg.out)
     try:
-        _train(cfg, resume, folder, progress, given)
+        _train(cfg, resume, folder, progress, given, plan)
     except BaseException:
         folder.abort()
         raise
@@ -509,7 +526,7 @@ def _model_for_tflite(cfg: TrainConfig, given: Collection[str]) -> TrainConfig:
 
 
 def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
-           given: Collection[str] | None) -> None:
+           given: Collection[str] | None, plan=None) -> None:
     from vidaction.data.pipeline import make_dataset
     from vidaction.data.sampling import DEFAULT_SHORT, SamplingConfig
     from vidaction.models import create_model, model_info, save_model, unfreeze_top_blocks
@@ -545,6 +562,11 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     check_apart(out, cfg.data)
     if not resume:
         folder.check()  # not a vidaction run, or a run without --force: refused, untouched
+    distributed = plan is not None and plan.name != "none"
+    chief = plan is None or plan.is_chief
+    if distributed and info.inputs == "keypoints":
+        raise UserError(f"{cfg.model} (a skeleton model) trains in one process: use "
+                        "--strategy none")
 
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     if resume:  # the run's class ids, whatever order the dataset lists them in today
@@ -556,9 +578,24 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
         if not augment.flip:
             print("augmentation: no horizontal flips, the classes include a left/right pair")
     out = folder.begin()  # locked; --force trains beside the old run (train.folder)
-    if not resume:
+    from vidaction.train.distribute import start
+
+    # before any other TensorFlow op; multi-worker waits here for the whole cluster
+    dist = start(plan, on_timeout=folder.abort) if plan is not None else None
+    if dist is not None:
+        if cfg.batch_size < dist.num_replicas:
+            raise UserError(f"--batch-size {cfg.batch_size} is the global batch: it must be "
+                            f"at least the {dist.num_replicas} replicas")
+        print(f"strategy: {dist.name}, {dist.num_replicas} replica(s) on {dist.num_workers} "
+              f"worker(s); global batch {cfg.batch_size} "
+              f"({cfg.batch_size / dist.num_replicas:g} per replica)"
+              + (f"; {plan.why}" if plan.why else ""))
+    distribute = dist.record(cfg.batch_size) if dist is not None else {
+        "strategy": "none", "num_replicas": 1, "num_workers": 1,
+        "global_batch_size": cfg.batch_size, "per_replica_batch_size": cfg.batch_size}
+    if not resume and chief:
         _write_config(out, cfg, ds, info, frames, size, pretrained, sampling, augment,
-                      train_clips, val_clips, note)
+                      train_clips, val_clips, note, distribute)
     if note:
         print(note)
 
@@ -568,22 +605,28 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
         print(f"warning: {cfg.model} with a frozen, randomly initialised frame CNN: its "
               "features carry almost no signal; use ImageNet weights (--pretrained) or "
               "--train-backbone", file=sys.stderr)
-    tf_keras.utils.set_random_seed(cfg.seed)
-    model = create_model(cfg.model, len(ds.classes), frames=frames, size=size,
-                         pretrained=pretrained, weights_url=cfg.weights_url,
-                         freeze_backbone=cfg.freeze_backbone, precision=precision,
-                         frame_backbone=cfg.frame_backbone, conv_impl=cfg.conv_impl)
-    optimizer = tf_keras.optimizers.Adam(lr)
-    if precision == "mixed_float16":  # small float16 gradients would flush to zero
-        optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
-    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    slow = {}
-    if cfg.unfreeze_top:
-        slow_vars = unfreeze_top_blocks(model, cfg.unfreeze_top)
-        slow["slow_optimizer"] = tf_keras.optimizers.Adam(lr * cfg.backbone_lr_scale)
-        print(f"fine-tuning the last {cfg.unfreeze_top} backbone block(s): "
-              f"{len(slow_vars)} variables at lr {lr * cfg.backbone_lr_scale:g}")
+    def build(pretrained=pretrained):
+        return create_model(cfg.model, len(ds.classes), frames=frames, size=size,
+                            pretrained=pretrained, weights_url=cfg.weights_url,
+                            freeze_backbone=cfg.freeze_backbone, precision=precision,
+                            frame_backbone=cfg.frame_backbone, conv_impl=cfg.conv_impl)
+
+    # the model, its optimizer and their variables live in the strategy's scope
+    scope = dist.strategy.scope() if dist is not None else contextlib.nullcontext()
+    with scope:
+        tf_keras.utils.set_random_seed(cfg.seed)
+        model = build()
+        optimizer = tf_keras.optimizers.Adam(lr)
+        if precision == "mixed_float16":  # small float16 gradients would flush to zero
+            optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)
+        loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        slow = {}
+        if cfg.unfreeze_top:
+            slow_vars = unfreeze_top_blocks(model, cfg.unfreeze_top)
+            slow["slow_optimizer"] = tf_keras.optimizers.Adam(lr * cfg.backbone_lr_scale)
+            print(f"fine-tuning the last {cfg.unfreeze_top} backbone block(s): "
+                  f"{len(slow_vars)} variables at lr {lr * cfg.backbone_lr_scale:g}")
     ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, **slow,
                                epoch=tf.Variable(0, dtype=tf.int64),
                                best_val_loss=tf.Variable(math.inf, dtype=tf.float64),
@@ -592,17 +635,40 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
                                history=tf.Variable(json.dumps({"epochs": []})))
     last_dir, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     initial_epoch = 0
-    if resume:
+    if resume and chief:
         initial_epoch = _restore(ckpt, model, last_dir, best_dir, cfg, changes)
-    # Two of each: a damaged newest checkpoint falls back one epoch (see train.resume).
-    last = tf.train.CheckpointManager(ckpt, str(last_dir), max_to_keep=2)
-    best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(best_dir),
-                                      max_to_keep=2)
+    elif resume:  # a non-chief worker reads the chief's last epoch, and repairs nothing
+        from vidaction.train.distribute import restore_readonly
 
-    record = _Recorder(out, run_config, cfg) if resume else None
+        initial_epoch = restore_readonly(ckpt, last_dir)
+    worker_temp = None
+    if chief:
+        # Two of each: a damaged newest checkpoint falls back one epoch (train.resume).
+        last = tf.train.CheckpointManager(ckpt, str(last_dir), max_to_keep=2)
+        best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(best_dir),
+                                          max_to_keep=2)
+    else:
+        from vidaction.train.distribute import WorkerTemp
+
+        worker_temp = WorkerTemp()
+        last = tf.train.CheckpointManager(ckpt, str(worker_temp.path / "last"), 1)
+        best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
+                                          str(worker_temp.path / "best"), 1)
+    if initial_epoch < cfg.epochs:  # each session's strategy, in the history
+        history = json.loads(ckpt.history.numpy().decode())
+        history["sessions"] = [*history.get("sessions", []),
+                               {"from_epoch": initial_epoch + 1, **distribute}]
+        ckpt.history.assign(json.dumps(history))
+
+    record = _Recorder(out, run_config, cfg) if resume and chief else None
     skips = SkipLog()
     keypoints = info.inputs == "keypoints"  # skeleton models: keypoint windows (train.pose)
     parts = split_model(model) if cfg.uses_feature_cache and not keypoints else None
+    if distributed and parts is not None:
+        parts = None
+        print(f"strategy {dist.name}: backbone features are not cached (every worker would "
+              "compute them all); the frozen backbone runs in every step")
+    dist_steps = {}
     if keypoints:
         from vidaction.train.pose import keypoint_datasets
 
@@ -615,6 +681,27 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
             parts, cfg, sampling, train_clips, val_clips, initial_epoch, skips, progress)
         fit_model.compile(optimizer=optimizer, loss=model.loss, metrics=["accuracy"])
         print(f"frozen backbone: training the head on cached features ({stats})")
+    elif distributed:
+        from vidaction.train.distribute import clip_dataset_fn
+
+        fit_model = model
+        if cfg.unfreeze_top:
+            with scope:
+                fit_model = TwoRates(model, slow_vars, slow["slow_optimizer"])
+                fit_model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        train_fn, n_steps = clip_dataset_fn(
+            train_clips, sampling, True, cfg.batch_size, cfg.seed,
+            (initial_epoch, max(cfg.epochs, initial_epoch + 1)), dist.num_replicas,
+            cfg.clip_cache, augment, skips)
+        val_fn, val_steps = clip_dataset_fn(val_clips, sampling, False, cfg.batch_size,
+                                            cfg.seed, (0, 1), dist.num_replicas,
+                                            cfg.clip_cache, None, skips)
+        if not n_steps:
+            raise UserError(f"{ds.root}: {len(train_clips)} training clips, fewer than the "
+                            f"{dist.num_replicas} replicas")
+        creator = tf_keras.utils.experimental.DatasetCreator
+        train_ds, val_ds = creator(train_fn), creator(val_fn)
+        dist_steps = {"steps_per_epoch": n_steps, "validation_steps": val_steps}
     else:
         fit_model = model
         if cfg.unfreeze_top:
@@ -625,21 +712,23 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
                                 cache_dir=cfg.clip_cache, augment=augment, skips=skips)
         val_ds = make_dataset(val_clips, sampling, training=False, batch_size=cfg.batch_size,
                               cache_dir=cfg.clip_cache, skips=skips)
-    steps = math.ceil(len(train_clips) / cfg.batch_size)
+    steps = dist_steps.get("steps_per_epoch") or math.ceil(len(train_clips) / cfg.batch_size)
     guard = ReadGuard(ds.root, train_clips, val_clips, skips)
     callbacks = [
-        Progress(steps, cfg.epochs, progress),
-        tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0),
+        Progress(steps, cfg.epochs, progress and chief),
+        *([tf_keras.callbacks.TensorBoard(str(out / "tensorboard"), profile_batch=0)]
+          if chief else []),
         guard,
         FiniteLoss(lr),
-        Keeper(out, ckpt, last, best, patience, skips, before_commit=record),
+        Keeper(out, ckpt, last, best, patience, skips, before_commit=record,
+               worker_temp=worker_temp),
     ]
     if resume and initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) >= patience:
         print(f"early stopping ended this run after epoch {initial_epoch} (patience "
               f"{patience}); a larger --patience continues it")
     if initial_epoch < cfg.epochs and int(ckpt.wait.numpy()) < patience:
         # The feature dataset holds all remaining epochs back to back (see feature_dataset).
-        per_epoch = {"steps_per_epoch": feature_steps} if parts is not None else {}
+        per_epoch = {"steps_per_epoch": feature_steps} if parts is not None else dist_steps
         try:
             fit_model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs,
                           initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
@@ -648,6 +737,23 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
             if guard.train_batches:
                 raise
             raise _unreadable(ds.root, "training", train_clips, skips) from None
+        except (tf.errors.UnavailableError, tf.errors.AbortedError,
+                tf.errors.CancelledError, tf.errors.DeadlineExceededError) as e:
+            if not distributed:
+                raise
+            from vidaction.train.distribute import lost_worker
+
+            raise lost_worker(e) from None
+        finally:
+            if worker_temp is not None:
+                worker_temp.remove()
+    if dist is not None:
+        from vidaction.train.distribute import finish
+
+        # the chief alone saves the model, from the checkpoints, outside the strategy
+        model = finish(dist, build, last_dir)
+        if model is None:  # a non-chief worker: nothing of the run is its to write
+            return
 
     _restore_best(model, best_dir, int(ckpt.best_epoch.numpy()))
     save_model(model, out / "model")

@@ -90,8 +90,10 @@ def test_expand_inputs_walks_folders_and_expands_quoted_globs(tmp_path):
                          str(tmp_path / "c.mp4"), str(tmp_path / "gone.mp4")])
     names = [(i.path.name, bool(i.error)) for i in got]
     assert names == [("x.mp4", False), ("y.AVI", False), ("empty", True), ("q*.gif", True),
-                     ("c.mp4", False), ("gone.mp4", False)]
+                     ("c.mp4", False), ("gone.mp4", True)]
     assert "no videos in this folder" in got[2].error and "no video matches" in got[3].error
+    # a missing file is known before the model loads (all missing: the model never does)
+    assert got[5].error == f"{tmp_path / 'gone.mp4'}: missing: no such file"
 
 
 def test_each_bad_input_gets_one_line_and_the_others_are_still_predicted(run, bad, odd,
@@ -272,8 +274,11 @@ def test_output_path_errors_name_the_output(run, tmp_path, capsys, monkeypatch):
     assert line.startswith(f"vidaction: error: {dest}: cannot create it") and "in.mp4" not in line
 
     (tmp_path / "tl.json").mkdir()  # the timeline's json cannot be written
-    assert main(["predict", run, video, "--timeline", "--out", str(tmp_path / "tl"),
-                 "--no-progress"]) == 1
+    argv = ["predict", run, video, "--timeline", "--out", str(tmp_path / "tl"), "--no-progress"]
+    assert main(argv) == 1  # an existing output: refused before anything runs
+    (line,) = _errors(capsys.readouterr().err)
+    assert line == f"vidaction: error: {tmp_path / 'tl.json'} already exists; --force replaces it"
+    assert main([*argv, "--force"]) == 1
     (line,) = _errors(capsys.readouterr().err)
     assert line.startswith(f"vidaction: error: {tmp_path / 'tl.json'}: ")
     assert not (tmp_path / "tl.csv").exists() and not (tmp_path / "tl.png").exists()

@@ -323,3 +323,47 @@ def test_int8_stream_export_calibrates_on_training_clips(stream_run, tflite_floa
     agree = float((got.argmax(1) == want.argmax(1)).mean())
     print(f"int8 top-1 agreement with Keras: {agree:.2f} on {len(want)} clips, "
           f"max |logit diff| {np.abs(got - want).max():.3f}")
+
+
+def test_stream_resets_every_clip_length_unless_told(stream_run, tmp_path):
+    from vidaction.infer.stream import open_source, stream
+
+    path = _video(tmp_path / "v.mp4", 20)
+    res = stream(stream_run, open_source(path), every=1, progress=False)
+    # the run's clips are T frames: the state is cleared before steps T+1 and 2T+1
+    assert (res.steps, res.reset_every, res.resets) == (20, T, 2)
+    never = stream(stream_run, open_source(path), every=1, reset_every=0, progress=False)
+    assert (never.reset_every, never.resets) == (0, 0)
+
+
+def test_stream_cli_says_what_is_slow_and_what_it_all_cost(stream_run, tmp_path, capsys):
+    video = _video(tmp_path / "v.mp4", 12)
+    assert main(["stream", str(stream_run.path), str(video), "--frame-step", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"loading model {stream_run.path}" in err
+    assert "building the movinet-a0-stream stream model" in err
+    (summary,) = [ln for ln in err.splitlines() if "frames through the model" in ln]
+    assert "12 frames through the model" in summary and "ms each after the first" in summary
+    assert "all told (model load" in summary and f"state reset every {T} frames" in summary
+    # the overlay rule: an existing file is refused before the model loads, --force replaces
+    out = tmp_path / "o.mp4"
+    out.write_bytes(b"mine")
+    assert main(["stream", str(stream_run.path), str(video), "--overlay", str(out)]) == 1
+    assert "o.mp4 already exists; --force replaces it" in capsys.readouterr().err
+    assert out.read_bytes() == b"mine"
+    assert main(["stream", str(stream_run.path), str(video), "--overlay", str(out), "--force",
+                 "--no-progress"]) == 0
+    assert out.read_bytes() != b"mine"
+
+
+def test_stream_cli_takes_a_positional_video_and_frame_step(stream_run, tmp_path, capsys):
+    video = _video(tmp_path / "v.mp4", 12)
+    assert main(["stream", str(stream_run.path), str(video), "--frame-step", "3",
+                 "--no-progress"]) == 0
+    out, err = capsys.readouterr()
+    assert "4 frames through the model" in err
+    assert out.strip() and all(line.rstrip().endswith("%") for line in out.splitlines())
+    assert main(["stream", str(stream_run.path), str(video), "--every", "4",
+                 "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "--every is deprecated; use --frame-step" in err and "3 frames through" in err

@@ -125,6 +125,101 @@ def estimator_part(models: list[str], threads: int) -> dict:
 
 # ---- results file -----------------------------------------------------------------------------
 
+# ---- classifier part ----------------------------------------------------------------------
+# The skeleton models against rgb-diff, all trained from scratch on the same rendered clips
+# (all 14 classes, the "pose" variation: larger figures, real-people movements; 256 px, 3 s
+# at 10 frames/s, the skeleton rate), scored on the test split (unseen actors) and on the
+# shared real clips (only jumping_jacks.mp4 is one of the built-in classes).
+
+POSE_DATA = dict(clips_per_class=20, size=256, seconds=3.0, fps=10, seed=0, variation="pose")
+POSE_RUNS = {
+    "pose-stats": dict(model="pose-stats", epochs=80, batch_size=16, patience=15),
+    "pose-tcn": dict(model="pose-tcn", epochs=80, batch_size=16, patience=15),
+    # rgb-diff as bench/models_accuracy.py trains it, 8 frames 3 apart (24 of the 30)
+    "rgb-diff": dict(model="rgb-diff", epochs=20, frames=8, frame_step=3, size=48,
+                     batch_size=8, augment=True, patience=100),
+}
+
+
+def _pair_scores(probs: np.ndarray, truth: np.ndarray, classes: list[str]) -> dict:
+    """Top-1, and on the direction pairs as bench/models_accuracy.py reports them."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from models_accuracy import PAIRS
+
+    pred = probs.argmax(1)
+    idx = {c: i for i, c in enumerate(classes)}
+    on_pairs, within = [], []
+    for a, b in PAIRS:
+        ia, ib = idx[a], idx[b]
+        for k in np.flatnonzero((truth == ia) | (truth == ib)):
+            on_pairs.append(pred[k] == truth[k])
+            within.append((ia if probs[k, ia] >= probs[k, ib] else ib) == truth[k])
+    return {"accuracy": float((pred == truth).mean()),
+            "pairs_accuracy": float(np.mean(on_pairs)),
+            "within_pair_accuracy": float(np.mean(within))}
+
+
+def _score_run(run_dir: Path, data: Path) -> dict:
+    """Test split (3 evenly spaced clips or windows per video, softmax averaged, as
+    `evaluate`), and top-3 on each shared real clip."""
+    from vidaction import load_run
+    from vidaction.data.sources import load_dataset
+    from vidaction.infer.predict import predict_video
+    from vidaction.models.predictor import sampling_config
+
+    run = load_run(run_dir)
+    test = load_dataset(data).split("test")
+    cfg = sampling_config(run)
+    probs = np.stack([predict_video(run, c.path, cfg, 3).probs for c in test])
+    out = {"test_videos": len(test),
+           **_pair_scores(probs, np.array([c.label for c in test]), run.classes)}
+    real = {}
+    for clip in real_clips():
+        top = predict_video(run, clip, cfg, 3).top(run.classes, 3)
+        real[clip.name] = [[c, round(p, 3)] for c, p in top]
+    out["real"] = real
+    return out
+
+
+def classifier_part(work: Path, runs: list[str], weights: Path) -> dict:
+    from vidaction.data.builtin import render_dataset
+    from vidaction.data.pose import PoseTracker, cached_keypoints
+    from vidaction.data.sources import load_dataset
+    from vidaction.train import TrainConfig, train
+
+    os.environ.setdefault("VIDACTION_CACHE", str(work / "cache"))
+    t0 = time.perf_counter()
+    data = render_dataset(work / "data-pose256", progress=False, workers=2, **POSE_DATA)
+    render_s = time.perf_counter() - t0
+    # keypoints of every clip once (the skeleton runs then read the cache), timed apart
+    t0 = time.perf_counter()
+    tracker = PoseTracker("movenet", str(weights), True)
+    clips = load_dataset(data).clips
+    for c in clips:
+        cached_keypoints(c.path, tracker=tracker)
+    keypoints_s = time.perf_counter() - t0
+    rows = []
+    for key in runs:
+        cfg = dict(POSE_RUNS[key])
+        t0 = time.perf_counter()
+        run = train(TrainConfig(data=str(data), out=str(work / "runs" / key), seed=0,
+                                pretrained="none", pose_weights=str(weights),
+                                clip_cache=str(work / "clip-cache"), **cfg),
+                    force=True, progress=False)
+        train_s = time.perf_counter() - t0
+        history = json.loads((run / "history.json").read_text())["epochs"]
+        row = {"run": key, **cfg, "train_s": round(train_s, 1), "epochs_run": len(history),
+               **_score_run(run, data)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return {"data": {**POSE_DATA, "classes": 14, "clips": len(clips)},
+            "render_s": round(render_s, 1),
+            "keypoints_s": round(keypoints_s, 1),
+            "keypoints_note": "MoveNet with crop tracking over every clip once, before the "
+                              "skeleton runs (they read the cache; their train_s excludes it)",
+            "chance": round(1 / 14, 3), "results": rows}
+
+
 def update_results(sections: dict) -> None:
     """Merge `sections` into bench/results/pose.json, keeping what other parts wrote."""
     old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
@@ -146,14 +241,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="movenet,blazepose")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--part", default="estimator", choices=["estimator"],
-                    help="which part to run (the classifier part adds its own choice)")
+    ap.add_argument("--part", default="estimator", choices=["estimator", "classifier"],
+                    help="estimator speed/tracking, or the skeleton classifier vs rgb-diff")
+    ap.add_argument("--runs", default=",".join(POSE_RUNS), help="classifier part: keys of "
+                                                                 "POSE_RUNS")
+    ap.add_argument("--work", help="classifier part: folder for data, runs and caches "
+                                   "(default: a temp dir)")
     args = ap.parse_args()
     if not real_clips():
         sys.exit(f"no real clips in {MEDIA}")
     if args.part == "estimator":
         est = estimator_part([m for m in args.models.split(",") if m], args.threads)
         update_results({"estimator": est, "estimator_machine": machine(args.threads)})
+    if args.part == "classifier":
+        import tempfile
+
+        work = Path(args.work or tempfile.mkdtemp(prefix="vidaction-pose-"))
+        res = classifier_part(work, [r for r in args.runs.split(",") if r], WEIGHTS["movenet"])
+        update_results({"classifier": res, "classifier_machine": machine(args.threads)})
 
 
 if __name__ == "__main__":

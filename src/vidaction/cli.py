@@ -238,11 +238,10 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - t0
 
     def show(c) -> None:
-        from tqdm import tqdm  # write above the progress bar, not through it
+        from vidaction.progress import write  # above the progress bar, not through it
 
-        tqdm.write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.1%}",
-                   file=sys.stdout)
-        sys.stdout.flush()
+        write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.1%}",
+              file=sys.stdout)
 
     result = stream(predictor, source, every=frame_step, reset_every=args.reset_every,
                     overlay=args.overlay, progress=not args.no_progress, on_change=show,
@@ -303,7 +302,13 @@ def _cmd_pose(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vidaction.demo import run_demo
 
-    return run_demo(Path(args.out), force=args.force, progress=not args.no_progress)
+    rc = run_demo(Path(args.out), force=args.force, progress=not args.no_progress)
+    if args.pose:  # the skeleton model too (needs the MoveNet weights: fetched or given)
+        from vidaction.demo import run_pose_demo
+
+        rc = max(rc, run_pose_demo(Path(args.out), force=args.force,
+                                   progress=not args.no_progress, weights=args.pose_weights))
+    return rc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,9 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     bi.add_argument("--seed", type=int, default=0,
                     help="seed of actors, motions and scenes (same seed, same dataset)")
     bi.add_argument("--workers", type=_positive, default=1, help="rendering processes")
-    bi.add_argument("--variation", choices=["full", "low"], default="full",
+    bi.add_argument("--variation", choices=["full", "low", "pose"], default="full",
                     help="low: plain backgrounds, steady camera, no distractors or occluders "
-                         "(quick from-scratch demos); full: every nuisance (default)")
+                         "(quick from-scratch demos); full: every nuisance (default); pose: "
+                         "full, with larger figures that move as real people do, for skeleton "
+                         "models (render it at 256 px or more)")
     bi.add_argument("--force", action="store_true",
                     help="replace a different dataset already in --out")
     bi.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -738,6 +745,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="folder for everything the demo makes: data/, run/, the "
                            "evaluation and prediction GIFs (default: %(default)s)")
     demo.add_argument("--force", action="store_true", help="replace an existing demo run")
+    demo.add_argument("--pose", action="store_true",
+                      help="also train the skeleton model (pose-stats on MoveNet keypoints of "
+                           "larger rendered figures) and draw a skeleton overlay GIF; fetches "
+                           "the MoveNet weights once unless --pose-weights is given")
+    demo.add_argument("--pose-weights", metavar="PATH",
+                      help="--pose: a local MoveNet Lightning int8 .tflite")
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=_cmd_demo)
     _teach(p)

@@ -125,8 +125,8 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
 
     pose = is_pose_config(run.config)
     if pose and quantize == "int8":  # its calibration would need keypoints, not clips
-        raise ExportError(f"{m['name']}: skeleton models export as float (--quantize none "
-                          "or float16); the model is a few hundred kB either way")
+        raise ExportError(f"{m['name']}: --quantize int8 would calibrate on keypoints, "
+                          "not clips; skeleton models export with --quantize none or dynamic")
     clips = representative_clips(run, calibration_clips, data, progress) \
         if quantize == "int8" else None
     if is_stream_config(run.config):

@@ -103,6 +103,13 @@ def squats(ph: float, p: ClipParams) -> Pose:
     pitch = 40 * s
     arm = (6 - 2 * s, 85 * s - pitch * 0.4)
     fore = (4 - 4 * s, 8 + 80 * s - pitch * 0.4)
+    style = getattr(p, "arm_style", "swing")
+    if style == "forward":  # held level in front, whatever the lean
+        arm = fore = (5, 88 - pitch)
+    elif style == "clasped":  # hands together in front of the chest
+        arm, fore = (14, 52), (-62, 98)
+    elif style == "hips":  # elbows out, hands on the hips
+        arm, fore = (30, -20), (-40, 25)
     thigh, shin = (6 + 4 * s, 95 * s), (4 + 2 * s, -35 * s)
     return Pose(pitch=pitch, r_arm=arm, r_fore=fore, l_arm=arm, l_fore=fore,
                 r_thigh=thigh, r_shin=shin, l_thigh=thigh, l_shin=shin)
@@ -247,6 +254,16 @@ def turn_right(s: float, p: ClipParams) -> Pose:
     return pose
 
 
+def _held(ph: float, hold: float) -> float:
+    """The cycle phase with `hold` of it spent still at phases 0 and 0.5 (the extremes of
+    the up-down movements): a pause at the top and at the bottom of each repetition."""
+    if hold <= 0:
+        return ph
+    half, q = divmod(ph, 0.5)
+    h = hold / 2  # per extreme, half of it on either side
+    return half * 0.5 + min(max((q - h / 2) / (0.5 - h), 0.0), 1.0) * 0.5
+
+
 def pose_at(class_name: str, u: float, p: ClipParams) -> Pose:
     """Pose at clip time u in [0, 1)."""
     act = ACTIONS.get(class_name)
@@ -257,7 +274,7 @@ def pose_at(class_name: str, u: float, p: ClipParams) -> Pose:
         w = p.tempo_wobble / (2 * math.pi) * (
             math.sin(2 * math.pi * u + p.wobble_phase) - math.sin(p.wobble_phase))
         ph = (p.phase + p.reps * (u + w * 0.3)) % 1.0
-        return act.pose(ph, p)
+        return act.pose(_held(ph, getattr(p, "hold", 0.0)), p)
     s = _smooth((u - p.t_start) / max(p.t_end - p.t_start, 1e-3))
     return act.pose(s, p)
 

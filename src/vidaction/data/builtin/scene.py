@@ -53,9 +53,15 @@ class ClipParams:
     occluder_window: list = field(default_factory=lambda: [0.3, 0.7])
     noise: float = 0.0           # sensor noise sigma in grey levels
     crf: int = 23
+    # What real people do that the first figures did not (the "pose" variation draws them;
+    # the defaults draw clips as before):
+    arm_style: str = "swing"     # squats: swing | forward | clasped | hips
+    hold: float = 0.0            # repeated actions: share of each cycle held still at its
+    #                              two extremes (pauses at the top and the bottom)
 
 
-VARIATIONS = ("full", "low")
+VARIATIONS = ("full", "low", "pose")
+ARM_STYLES = ("swing", "forward", "clasped", "hips")
 
 
 def _low_variation(p: ClipParams) -> ClipParams:
@@ -73,9 +79,31 @@ def _low_variation(p: ClipParams) -> ClipParams:
 def sample_params(class_name: str, seed: int, actor: Actor | None = None,
                   variation: str = "full") -> ClipParams:
     """Random per-clip variation from `seed` (and the actor, drawn from the seed if not given).
-    `variation="low"` drops the nuisances (see _low_variation); the draws stay the same."""
+    `variation="low"` drops the nuisances (see _low_variation), `"pose"` makes the figure
+    fill more of the frame and move as real people do (see _pose_variation); the other
+    draws stay the same."""
     p = _sample_params(class_name, seed, actor)
+    if variation == "pose":
+        return _pose_variation(p, class_name)
     return _low_variation(p) if variation == "low" else p
+
+
+def _pose_variation(p: ClipParams, class_name: str) -> ClipParams:
+    """For skeleton models trained on a pose estimator's keypoints: the figure larger in the
+    frame (an estimator finds thin rendered arms badly when small), no occluder sliding
+    over it (its keypoints would then be noise under a right label), and what real people
+    do: squats with the arms held forward, clasped at the chest or on the hips, slow
+    repetitions, pauses at the top and bottom. Drawn from their own stream, so the other
+    draws are those of the full variation."""
+    rng = np.random.default_rng([p.seed, 6])
+    style = ARM_STYLES[int(rng.integers(len(ARM_STYLES)))] if class_name == "squats" \
+        else "swing"
+    hold = float(rng.uniform(0.1, 0.45)) if rng.random() < 0.6 else 0.0
+    reps = max(1, round(p.reps * 0.6)) if rng.random() < 0.35 else p.reps
+    return replace(p, scale=float(rng.uniform(0.68, 0.85)),
+                   ground_y=float(rng.uniform(0.92, 0.97)),
+                   center_x=0.5 + (p.center_x - 0.5) * 0.6, occluder=False,
+                   arm_style=style, hold=hold, reps=reps)
 
 
 def _sample_params(class_name: str, seed: int, actor: Actor | None = None) -> ClipParams:

@@ -209,6 +209,32 @@ def test_preview_writes_a_labelled_png(dataset, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_preview_carries_on_past_a_bad_file_naming_it(tmp_path, capsys):
+    import cv2
+
+    from conftest import make_video
+    from vidaction.cli import main
+
+    data = tmp_path / "data"
+    for cls in ("a", "b"):
+        for i in range(2):
+            make_video(data / cls / f"{i}.mp4", 12)
+    bad = data / "a" / "0.mp4"
+    bad.write_bytes(b"not a video")
+    sheet = tmp_path / "sheet.png"
+    assert main(["data", "preview", str(data), "--out", str(sheet), "--clips-per-class",
+                 "1"]) == 1
+    cap = capsys.readouterr()
+    (warning,) = [ln for ln in cap.err.splitlines() if "warning" in ln]
+    assert str(bad) in warning and "left out of the contact sheet" in warning
+    assert "1 unreadable file(s) left out" in cap.out
+    img = cv2.imread(str(sheet))  # written all the same, the next clip of "a" in its place
+    assert img is not None and img[:, img.shape[1] // 2:].std() > 10
+    # the overwrite rule of every command: refused without --force
+    assert main(["data", "preview", str(data), "--out", str(sheet)]) == 1
+    assert f"{sheet} already exists; --force replaces it" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------------------------------------
 # Class balance and split sizes
 

@@ -55,6 +55,30 @@ def test_check_clean_dataset_exits_0(tmp_path):
     assert "all files readable" in r.stdout
 
 
+@pytest.mark.parametrize("layout", ["class-folders", "split-folders"])
+def test_check_leaves_the_dataset_untouched(tmp_path, layout):
+    from vidaction.data.check import check_dataset
+
+    for cls in ("a", "b"):
+        for i in range(3):
+            sub = (cls,) if layout == "class-folders" else ("train", cls)
+            make_video(tmp_path.joinpath(*sub, f"{i}.mp4"), 10)
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
+    report = check_dataset(tmp_path, progress=False)
+    assert report.dataset.classes == ["a", "b"] and not report.bad
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*")) == before
+    assert not (tmp_path / "classes.txt").exists()
+
+
+def test_check_on_a_flat_folder_of_videos_asks_for_class_folders(tmp_path):
+    for i in range(3):
+        make_video(tmp_path / f"{i}.mp4", 10)
+    r = _run("data", "check", str(tmp_path), "--no-progress")
+    assert r.returncode == 1 and r.stderr.strip().count("\n") == 0, r.stderr
+    assert f"{tmp_path}: 3 videos but no class folders" in r.stderr
+    assert "ROOT/<class>/<video>" in r.stderr
+
+
 def test_check_missing_folder_is_one_line(tmp_path):
     r = _run("data", "check", str(tmp_path / "nope"))
     assert r.returncode == 1

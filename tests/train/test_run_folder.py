@@ -231,6 +231,24 @@ def test_a_failed_start_writes_nothing_and_a_stub_does_not_block(data, tmp_path,
     assert (run / "model").is_dir()
 
 
+def test_an_offline_pretrained_start_leaves_nothing_in_the_way(data, tmp_path, capsys):
+    """The new user's path: `--pretrained auto` offline fails in one line and leaves no
+    config.json or classes.txt; the retry with --pretrained none is not refused."""
+    from conftest import closed_port_url
+
+    out = tmp_path / "run"
+    rc, err = _cli(capsys, "--data", str(data), "--out", str(out), "--model",
+                   "movinet-a0-stream", "--pretrained", "auto", "--weights-url",
+                   closed_port_url("/movinet_a0_stream.tar.gz"), "--frames", "4", "--size",
+                   "32", "--epochs", "1", "--no-progress")
+    assert rc == 1 and "could not reach" in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+    rc, err = _cli(capsys, "--data", str(data), "--out", str(out), *FAST, "--epochs", "1",
+                   "--pretrained", "none")
+    assert rc == 0, err
+    assert (out / "model").is_dir() and "already holds a run" not in err
+
+
 # ------------------------------------------------------------------- 9. one writer per run
 
 

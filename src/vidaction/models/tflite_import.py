@@ -35,6 +35,7 @@ from vidaction.models import movinet as mv
 
 # The Keras path of a layer starts at one of these (tensor names carry outer scopes).
 _ROOT = re.compile(r"(?:^|/)((?:stem|block\d+_layer\d+|head|classifier_head)(?:/.*)?)$")
+_SUFFIX = re.compile(r"_\d+$")
 _REZERO = re.compile(r"(?:^|/)(block\d+_layer\d+)/bneck/rezero/")
 
 
@@ -72,7 +73,10 @@ class TFLiteWeights:
 
 
 def _keras_path(name: str) -> str | None:
-    m = _ROOT.search(name.split(";", 1)[0])
+    """The layer path from the model's root, Keras's '_N' suffixes of auto-named layers
+    dropped (a second model in one process names its head classifier_head_2)."""
+    parts = [_SUFFIX.sub("", c) for c in name.split(";", 1)[0].split("/")]
+    m = _ROOT.search("/".join(parts))
     return m.group(1) if m else None
 
 

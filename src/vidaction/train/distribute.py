@@ -42,7 +42,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,42 +278,64 @@ def set_threads(threads: int | None) -> int | None:
     return threads
 
 
-class _Watchdog:
-    """Ends the process with one line if the cluster has not formed in time: TensorFlow's
-    own wait for the other workers blocks in C++ and has no timeout that holds."""
+# The watchdog's reporter: a small process that prints the timeout line once the worker
+# ends without having said "ok" (the worker itself cannot: see _Watchdog).
+_REPORTER = r"""
+import socket, sys, time
+t0, timeout, head, others = time.time(), float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+if sys.stdin.read() == "ok" or time.time() - t0 < timeout - 1:
+    sys.exit(0)
+def up(a):
+    host, _, port = a.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+silent = [a for a in others if not up(a)]
+detail = ("nothing answers at " + ", ".join(silent)) if silent else (
+    "the other workers answer but did not join (the same TF_CONFIG cluster on every "
+    "worker, each with its own index?)")
+print(f"vidaction: error: {head}: {detail}; start every worker, check the addresses and "
+      "firewalls, or raise --cluster-timeout", file=sys.stderr, flush=True)
+"""
 
-    def __init__(self, cluster: Cluster, timeout: float, on_timeout=None):
-        self.cluster, self.timeout, self.on_timeout = cluster, timeout, on_timeout
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="cluster-watchdog")
+
+class _Watchdog:
+    """Ends the process with one line and exit status 1 if the cluster has not formed in
+    time. TensorFlow's wait for the other workers blocks in C++ holding the GIL (no Python
+    thread runs, and its own register timeout does not hold), so the timer is
+    faulthandler's C thread, which exits; a reporter process prints the line."""
+
+    def __init__(self, cluster: Cluster, timeout: float):
+        self.cluster, self.timeout = cluster, timeout
 
     def __enter__(self):
-        self.thread.start()
+        import faulthandler
+
+        c = self.cluster
+        head = (f"the cluster did not start within {self.timeout:g} s (worker {c.id} of "
+                f"{c.size}, at {c.address})")
+        others = [a for i, a in enumerate(c.addresses) if i != c.id]
+        self.reporter = subprocess.Popen(
+            [sys.executable, "-c", _REPORTER, str(self.timeout), head, *others],
+            stdin=subprocess.PIPE, text=True)
+        self.sink = open(os.devnull, "w")  # noqa: SIM115 - held until __exit__
+        faulthandler.dump_traceback_later(self.timeout, exit=True, file=self.sink)
         return self
 
     def __exit__(self, *exc):
-        self.done.set()
+        import faulthandler
 
-    def _run(self) -> None:
-        if self.done.wait(self.timeout):
-            return
-        others = [a for i, a in enumerate(self.cluster.addresses) if i != self.cluster.id]
-        silent = [a for a in others if not reachable(a)]
-        detail = (f"nothing answers at {', '.join(silent)}" if silent else
-                  "the other workers answer but did not join (same TF_CONFIG cluster on "
-                  "every worker, each with its own index?)")
-        line = (f"vidaction: error: the cluster did not start within {self.timeout:g} s "
-                f"(worker {self.cluster.id} of {self.cluster.size} at "
-                f"{self.cluster.address}): {detail}; start every worker, check the "
-                "addresses and firewalls, or raise --cluster-timeout")
-        with contextlib.suppress(Exception):
-            if self.on_timeout is not None:
-                self.on_timeout()
-        print(line, file=sys.stderr, flush=True)
-        os._exit(1)
+        faulthandler.cancel_dump_traceback_later()
+        self.sink.close()
+        with contextlib.suppress(OSError):
+            self.reporter.stdin.write("ok")
+            self.reporter.stdin.close()
+        self.reporter.wait()
 
 
-def start(plan: Plan, threads: int | None = None, on_timeout=None) -> Distribution | None:
+def start(plan: Plan, threads: int | None = None) -> Distribution | None:
     """Create the strategy (None for `none`). Must run before any other TensorFlow op of
     the process; multi-worker blocks until every worker has joined, or the timeout."""
     if plan.name == "none":
@@ -349,7 +370,7 @@ def start(plan: Plan, threads: int | None = None, on_timeout=None) -> Distributi
     comm = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.AUTO if gpus
         else tf.distribute.experimental.CommunicationImplementation.RING)
-    with _Watchdog(cluster, plan.timeout, on_timeout):
+    with _Watchdog(cluster, plan.timeout):
         try:
             strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=comm)
         except (ValueError, RuntimeError, tf.errors.OpError) as e:

@@ -581,7 +581,7 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     from vidaction.train.distribute import start
 
     # before any other TensorFlow op; multi-worker waits here for the whole cluster
-    dist = start(plan, on_timeout=folder.abort) if plan is not None else None
+    dist = start(plan) if plan is not None else None
     if dist is not None:
         if cfg.batch_size < dist.num_replicas:
             raise UserError(f"--batch-size {cfg.batch_size} is the global batch: it must be "

@@ -67,7 +67,11 @@ def test_every_verb_ends_with_examples():
     for parser in _all_parsers():
         if parser.prog in ("vidaction data",):
             continue
-        assert "examples:\n  vidaction" in parser.format_help(), parser.prog
+        text = parser.format_help()
+        assert "examples:\n  vidaction" in text, parser.prog
+        # descriptions are wrapped (only an example line may run long)
+        long = [ln for ln in text.split("examples:")[0].splitlines() if len(ln) > 100]
+        assert not long, (parser.prog, long)
 
 
 def test_unfreeze_top_zero_is_its_default_and_accepted():

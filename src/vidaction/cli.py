@@ -757,9 +757,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _Help(argparse.RawDescriptionHelpFormatter):
-    """Epilog examples keep their lines; every flag's default is shown, unless its help
-    says it already or it has none (a switch, or None: "the run's", "the model's")."""
+class _Help(argparse.HelpFormatter):
+    """Descriptions wrapped, epilog examples kept line by line; every flag's default is
+    shown, unless its help says it already or it has none (a switch, or None: "the
+    run's", "the model's")."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:  # the examples: one command per line, as typed
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

@@ -63,7 +63,8 @@ def test_help_shows_the_hidden_defaults_the_issue_named():
         assert "default" in block, (prog, flag, block)
 
 
-def test_every_verb_ends_with_examples():
+def test_every_verb_ends_with_examples(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps to the terminal
     for parser in _all_parsers():
         if parser.prog in ("vidaction data",):
             continue

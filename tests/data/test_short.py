@@ -100,3 +100,12 @@ def test_the_real_deadlift_clip_is_short_at_the_defaults():
         pytest.skip(f"{path} absent (../shared)")
     with VideoReader(path) as r:
         assert SamplingConfig().is_short(r.frame_count)
+
+
+def test_evaluate_loader_marks_short_videos(tmp_path):
+    from vidaction.models.scoring import load_videos
+
+    paths = [make_video(tmp_path / "s.mp4", 21), make_video(tmp_path / "l.mp4", 120)]
+    got = list(load_videos(paths, SamplingConfig(8, 15, size=32, short="loop"), clips=2))
+    assert [g.short for g in got] == [True, False]
+    assert all(g.clips.shape == (2, 8, 32, 32, 3) for g in got)

@@ -248,6 +248,15 @@ def sample_clips(
     path: str | os.PathLike, cfg: SamplingConfig, clips: int = 3, threads: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """`clips` evenly spaced clips of one video, (clips, n_frames, S, S, 3), one file open."""
+    got, masks, _ = sample_clips_short(path, cfg, clips, threads)
+    return got, masks
+
+
+def sample_clips_short(
+    path: str | os.PathLike, cfg: SamplingConfig, clips: int = 3, threads: int = 1
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """sample_clips, and whether the video was shorter than one clip (filled: cfg.short)."""
     with VideoReader(path, threads=threads) as r:
         cfg = cfg.at_rate(r.info.fps)
-        return read_clips(r, eval_starts(r.frame_count, cfg, clips), cfg)
+        got, masks = read_clips(r, eval_starts(r.frame_count, cfg, clips), cfg)
+        return got, masks, cfg.is_short(r.frame_count)

@@ -207,6 +207,8 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
 
     from vidaction.models.pose_run import is_pose_config, load_keypoint_windows
 
+    short_videos: list[str] = []  # shorter than one clip: scored on filled frames
+
     def readable():
         items = load_keypoint_windows(paths, config, clips) if is_pose_config(config) \
             else load_videos(paths, sampling, clips=clips, workers=workers)
@@ -217,6 +219,8 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
                           file=sys.stderr)
                 bar.update()
                 continue
+            if getattr(item, "short", False):
+                short_videos.append(item.path)
             yield item.index, item.clips
 
     rows = []
@@ -246,7 +250,16 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
         "clips_scored": int(len(clip_correct)),
         "skipped": len(skipped),
         "skipped_videos": skipped,
+        "short_videos": len(short_videos),
     }
+    if short_videos:
+        from vidaction.data.sampling import SHORT_HELP
+
+        note = (f"{len(short_videos)} of {len(rows)} videos are shorter than one clip "
+                f"({sampling.span} frames), {SHORT_HELP[sampling.short]} (--short), e.g. "
+                f"{short_videos[0]}")
+        metrics["warnings"] = [*metrics.get("warnings", []), note]
+        warnings.warn(note, stacklevel=2)
     predictions = [{"path": paths[s.key], "true": y, "probs": s.probs}
                    for s, y in zip(rows, y_true, strict=True)]
     _write_outputs(out, run, config, ds, videos, metrics, predictions, classes, gallery)

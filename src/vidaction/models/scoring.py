@@ -129,6 +129,7 @@ class Loaded:
     path: str
     clips: np.ndarray | None  # (K, T, S, S, 3) uint8, None when the file is unreadable
     error: str = ""
+    short: bool = False  # shorter than one clip: frames filled in (sampling.short)
 
 
 def load_videos(paths: Sequence[str | os.PathLike], sampling, clips: int = 3,
@@ -138,13 +139,14 @@ def load_videos(paths: Sequence[str | os.PathLike], sampling, clips: int = 3,
     PyAV releases the GIL while it decodes, so threads use both cores; at most
     `lookahead` videos wait in memory. An unreadable file comes back with its reason.
     """
-    from vidaction.data.sampling import sample_clips
+    from vidaction.data.sampling import sample_clips_short
     from vidaction.io import VideoReadError
 
     def one(i: int) -> Loaded:
         path = str(paths[i])
         try:
-            return Loaded(i, path, sample_clips(path, sampling, clips=clips)[0])
+            got, _, short = sample_clips_short(path, sampling, clips=clips)
+            return Loaded(i, path, got, short=short)
         except VideoReadError as e:
             return Loaded(i, path, None, e.reason)
         except OSError as e:

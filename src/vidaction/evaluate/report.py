@@ -153,7 +153,7 @@ def render_report(metrics: dict, config: dict, dataset, videos: list, confusion:
     parts.append("<h2>Most confused pairs</h2>")
     if pairs:
         parts.append(_table(["true class", "predicted as", "videos", "share of the class"], [
-            [_e(p["true"]), _e(p["predicted"]), p["count"], f"{p['share']:.0%}"]
+            [_e(p["true"]), _e(p["predicted"]), p["count"], f"{p['share']:.1%}"]
             for p in pairs], numeric={2, 3}))
     else:
         parts.append("<p>No video was misclassified.</p>")

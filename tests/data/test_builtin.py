@@ -417,3 +417,39 @@ def test_low_variation_drops_the_nuisances_but_keeps_the_action():
             full.actor, full.reps, full.view_yaw, full.t_start)
     frames, joints = render_clip("squats", sample_params("squats", 3, variation="low"), 48, 10)
     assert frames.shape == (10, 48, 48, 3) and joints.shape[0] == 10
+
+
+def test_every_class_is_one_registered_action_function():
+    from vidaction.data.builtin import ACTIONS, actions
+
+    assert sorted(ACTIONS) == BUILTIN_CLASSES
+    for name, act in ACTIONS.items():
+        assert act.pose is getattr(actions, name) and act.reps[0] <= act.reps[1]
+
+
+def test_pose_variation_keeps_the_full_draws_and_adds_what_real_people_do():
+    from dataclasses import asdict
+
+    from vidaction.data.builtin.scene import ARM_STYLES
+
+    changed = {"scale", "ground_y", "center_x", "occluder", "arm_style", "hold", "reps"}
+    styles, holds = set(), []
+    for seed in range(40):
+        full = asdict(sample_params("squats", seed, sample_actor(0, 1)))
+        pose = asdict(sample_params("squats", seed, sample_actor(0, 1), "pose"))
+        assert {k: v for k, v in full.items() if k not in changed} == \
+            {k: v for k, v in pose.items() if k not in changed}
+        assert not pose["occluder"] and pose["scale"] >= 0.68
+        styles.add(pose["arm_style"])
+        holds.append(pose["hold"])
+    assert styles == set(ARM_STYLES)
+    assert 0.3 < np.mean(np.array(holds) > 0) < 0.9
+    # a held pause: the figure stands still for several frames at the top of a rep
+    p = replace(sample_params("jumping_jacks", 3, sample_actor(0, 2), "pose"), hold=0.4,
+                reps=2, tempo_wobble=0.0, shake=0.0, zoom_start=1.0, zoom_end=1.0)
+    _, joints = render_clip("jumping_jacks", p, 96, 50)
+    still = np.abs(np.diff(joints, axis=0)).max(axis=(1, 2)) < 1e-3
+    assert still.sum() >= 10
+    q = replace(p, hold=0.0)
+    _, joints = render_clip("jumping_jacks", q, 96, 50)
+    assert (np.abs(np.diff(joints, axis=0)).max(axis=(1, 2)) < 1e-3).sum() < 4

@@ -81,3 +81,8 @@ def test_evaluate_and_predict_after_moving_run_and_data(data, tmp_path, monkeypa
     video = next((moved / "data" / "test").rglob("*.mp4"))
     assert main(["predict", str(moved / "run"), str(video), "--no-progress"]) == 0
     assert str(video) in capsys.readouterr().out
+    # --resume finds the moved data too, and records where it now is
+    assert main(["train", "--resume", "--out", str(moved / "run"), "--epochs", "2",
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    recorded = json.loads((moved / "run" / "config.json").read_text())["train"]
+    assert recorded["data"] == str(moved / "data") and recorded["data_from_run"] == "../data"

@@ -99,6 +99,15 @@ def load_keypoint_windows(paths: Sequence[str | os.PathLike], config: dict, clip
         yield from pool.map(one, range(len(paths)))
 
 
+def keras_logits(model):
+    """A Keras skeleton model as a traced function of one window batch: a stream calls it
+    on every frame, and an eager call costs ~100 ms where the traced one costs ~1 ms."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda windows: fn(tf.convert_to_tensor(windows, tf.float32)).numpy()
+
+
 class PoseStreamer:
     """`stream` for a skeleton run: the pose estimator on every frame given, the classifier
     over the last window of keypoints resampled to the run's rate.

@@ -131,10 +131,15 @@ class KerasStreamer:
 
 def run_streamer(run) -> KerasStreamer | None:
     """`Run.streamer()`: a streamer for `*-stream` MoViNet runs, None for clip-only models."""
-    from vidaction.models.pose_run import PoseStreamer, is_pose_config, pose_settings
+    from vidaction.models.pose_run import (
+        PoseStreamer,
+        is_pose_config,
+        keras_logits,
+        pose_settings,
+    )
 
     if is_pose_config(run.config):  # skeleton runs: the pose per frame, the last window
-        return PoseStreamer(run.predict_logits, pose_settings(run.config))
+        return PoseStreamer(keras_logits(run.model), pose_settings(run.config))
     if not is_stream_config(run.config):
         return None
     m = run.config["model"]

@@ -147,7 +147,7 @@ def test_json_probabilities_are_the_mean_over_k_clips(run, tmp_path, capsys):
         assert t["prob"] == pytest.approx(want[r.classes.index(t["label"])], abs=1e-4)
 
 
-def test_overlay_mp4_and_gif_have_every_frame(run, odd, tmp_path, capsys):
+def test_overlay_mp4_has_every_frame_and_gif_its_capped_rate(run, odd, tmp_path, capsys):
     src = next(p for p in odd if p.name == "portrait.mp4")
     assert main(["predict", run, str(src), "--overlay", str(tmp_path / "o.mp4")]) == 0
     info = probe(tmp_path / "o.mp4")
@@ -155,7 +155,8 @@ def test_overlay_mp4_and_gif_have_every_frame(run, odd, tmp_path, capsys):
     two = [str(src), str(next(p for p in odd if p.name == "one frame.mp4"))]
     assert main(["predict", run, *two, "--overlay", str(tmp_path / "g.gif"),
                  "--no-progress"]) == 0
-    assert probe(tmp_path / "g_portrait.gif").frame_count == 12
+    # a GIF keeps at most 8 of the 25 frames a second (infer/overlay.py): 12 frames -> 4
+    assert 3 <= probe(tmp_path / "g_portrait.gif").frame_count <= 4
     assert probe(tmp_path / "g_one frame.gif").frame_count == 1
     assert "overlay:" in capsys.readouterr().out
 

@@ -174,6 +174,10 @@ def check_dataset(root: Path, val_fraction: float = 0.2, test_fraction: float = 
     mode = "quick" if quick else "full" if full else "sampled"
     cfg = sampling or SamplingConfig()
     ds = load_dataset(root, val_fraction, test_fraction, seed, write_classes_file=False)
+    if ds.split("train") and not ds.split("val"):  # what `train` will do, said here
+        ds.notes.append(f"no val split: `train` carves {val_fraction:g} of the training "
+                        f"videos, by group, for validation (--val-fraction, "
+                        f"--seed {seed})")
     with ThreadPoolExecutor(workers) as pool:
         results = list(progress_bar(pool.map(lambda c: check_file(c.path, mode, cfg),
                                              ds.clips),

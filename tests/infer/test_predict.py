@@ -321,3 +321,15 @@ def test_a_timeline_appears_whole_or_not_at_all(run, tmp_path, capsys, monkeypat
     capsys.readouterr()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "tl.csv", "tl.json",
                                                           "tl.png"]
+
+
+def test_outputs_are_named_once_per_input_before_anything_runs():
+    from vidaction.infer.predict import Input, _plan_outputs
+
+    files = [Input(Path("a/x.mp4")), Input(Path("b/x.mp4")), Input(Path("c/y.mp4"))]
+    plan = list(_plan_outputs(files, "o.mp4", True, None, True, set()).values())
+    # two inputs named x: neither output replaces the other's within one command
+    assert [str(o.timeline) for o in plan] == ["x_timeline", "x_timeline_2", "y_timeline"]
+    assert [str(o.overlay) for o in plan] == ["o_x.mp4", "o_x_2.mp4", "o_y.mp4"]
+    assert [p.name for p in plan[0].paths()] == ["x_timeline.csv", "x_timeline.json",
+                                                 "x_timeline.png", "o_x.mp4"]

@@ -229,9 +229,13 @@ def _plan_outputs(files: list[Input], overlay: str | None, timeline: bool,
     plan = {}
     for it in files:
         o = Outputs()
-        if timeline:
-            o.timeline = _per_input(Path(out_prefix or f"{it.path.stem}_timeline"), it.path,
-                                    many and out_prefix is not None, taken)
+        if timeline and out_prefix is None:  # <name>_timeline, _2 for a second a/x, b/x
+            o.timeline, k = Path(f"{it.path.stem}_timeline"), 2
+            while str(o.timeline) in taken:
+                o.timeline, k = Path(f"{it.path.stem}_timeline_{k}"), k + 1
+            taken.add(str(o.timeline))
+        elif timeline:
+            o.timeline = _per_input(Path(out_prefix), it.path, many, taken)
         if overlay:
             o.overlay = _per_input(Path(overlay), it.path, many, taken)
         plan[id(it)] = o

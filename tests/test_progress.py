@@ -97,6 +97,11 @@ def test_cli_with_stderr_piped_draws_no_bars_and_progress_forces_them(tmp_path):
     assert "\rrendering clips:   0%|" in forced.stderr
     quiet = _cli([*args, "--out", str(tmp_path / "c"), "--no-progress"], tmp_path)
     assert "rendering clips" not in quiet.stderr
+    check = _cli(["data", "check", str(tmp_path / "a")], tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "\r" not in check.stderr
+    assert [ln for ln in check.stderr.splitlines() if ln.startswith("checking")] == [
+        next(ln for ln in check.stderr.splitlines() if ln.startswith("checking: 4/4 files in "))]
 
 
 def test_opencv_camera_warnings_are_silenced():

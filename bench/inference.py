@@ -3,10 +3,13 @@ TFLite float, TFLite int8) at 172x172, movinet-a0 base per clip (Keras, TFLite i
 converts), and resident memory over long streams.
 
 Random-init weights with a 3-class head (no checkpoints offline; speed does not depend on
-the weights); int8 calibrates on a few clips of the rendered built-in set. Targets on 2
-cores: TFLite float <= 4 ms/frame, Keras stream <= 6 ms/frame. Also times the Keras step's
-convolutions alone (same shapes, one TF graph, nothing else): the floor under any TF-executed
-step on this machine. Prints a table and writes bench/results/inference.json.
+the weights), except the int8 deployment rows: the official int8 MoViNet-A0-Stream file
+against our int8 export of movinet-a0-relu6-stream with its weights imported, and the
+hard-swish a0-stream's int8 with and without hard-swish and pooling kept float. int8
+calibrates on a few clips of the rendered built-in set. Targets on 2 cores: TFLite float
+<= 4 ms/frame, Keras stream <= 6 ms/frame. Also times the Keras step's convolutions alone
+(same shapes, one TF graph, nothing else): the floor under any TF-executed step on this
+machine. Prints a table and writes bench/results/inference.json.
 
     python bench/inference.py [--size 172] [--frames 500] [--tflite-memory-frames 10000]
                               [--keras-memory-frames 2000]
@@ -134,6 +137,179 @@ def memory(streamer, frames: np.ndarray, n: int) -> dict:
             "rss_mb": samples, "growth_mb_after_warmup": round(samples[-1][1] - first, 1)}
 
 
+OFFICIAL = Path(__file__).resolve().parents[2] / "shared" / "models" / \
+    "movinet_a0_stream_kinetics600_int8.tflite"
+REAL = Path(__file__).resolve().parents[2] / "shared" / "media" / "real"
+
+
+def _real_frames(path: Path, size: int, fps: float = 5.0) -> np.ndarray:
+    """A real clip at 5 frames per second of video, centre-cropped (A0's training input)."""
+    from vidaction.data.sampling import center_crop
+    from vidaction.io import VideoReader
+
+    r = VideoReader(path)
+    try:
+        info = r.info
+        n = max(1, int(info.duration * fps + 1e-6))
+        idx = sorted({min(info.frame_count - 1, int(round(k * info.fps / fps)))
+                      for k in range(n)})
+        return np.stack(list(r.read(idx, transform=lambda f: center_crop(f, size))))
+    finally:
+        r.close()
+
+
+class _Official:
+    """The official file behind the streamer interface: float frames in [0, 1]."""
+
+    def __init__(self, path: Path, threads: int):
+        from vidaction.models.litert import TFLiteStreamer
+
+        self.s = TFLiteStreamer(path, threads)
+        self.interpreter = self.s.interpreter
+
+    def reset(self):
+        self.s.reset()
+
+    def step(self, frame):
+        return self.s.step(frame.astype(np.float32) / 255.0)
+
+
+def interleaved(streamers: dict, frames: np.ndarray, n: int, block: int = 10) -> dict:
+    """Median ms per step of each streamer, timed in alternating blocks of `block` frames so
+    a busy machine slows them alike."""
+    for s in streamers.values():
+        s.reset()
+        for f in frames[:10]:
+            s.step(f)
+    times = {k: [] for k in streamers}
+    cycle = itertools.cycle(frames)
+    for _ in range(max(1, n // block)):
+        for k, s in streamers.items():
+            times[k] += timed(lambda s=s: s.step(next(cycle)), block)
+    return {k: round(1000 * statistics.median(t), 2) for k, t in times.items()}
+
+
+def int8_deployment(work: Path, data: Path, frames: np.ndarray, n: int) -> dict:
+    """Issue 17 item 6. (a) The official int8 file against our own int8 export of the
+    imported ReLU6 / no-SE variant (its Kinetics-600 head kept, calibrated on the rendered
+    built-in set), interleaved, 1 and 2 threads, and their top-1 agreement on the shared real
+    clips. (b) The hard-swish movinet-a0-stream: float, all-int8 (before) and int8 with
+    hard-swish and pooling kept float (the export's default now)."""
+    from vidaction.data.sampling import SamplingConfig
+    from vidaction.export import export_run
+    from vidaction.export import tflite as xt
+    from vidaction.models import create_model
+    from vidaction.models.kinetics import labels
+    from vidaction.models.litert import TFLiteRun
+    from vidaction.models.run import Run
+    from vidaction.models.tflite_import import kinetics_model
+
+    out: dict = {}
+    s = 172
+    if OFFICIAL.is_file():
+        name = "movinet-a0-relu6-stream"
+        config = {"model": {"name": name, "frames": 8, "size": s, "num_classes": 600},
+                  "sampling": SamplingConfig(8, 3, s).as_dict(), "classes": labels(),
+                  "train": {"data": str(data)}}
+        print("importing the official file, exporting our int8 ...", file=sys.stderr)
+        k600 = Run(work / "k600", kinetics_model(OFFICIAL, frames=8, size=s), labels(),
+                   config)
+        t0 = time.perf_counter()
+        ours = export_run(k600, "tflite", work / "ours_k600_int8.tflite", quantize="int8",
+                          progress=False)
+        export_s = round(time.perf_counter() - t0, 1)
+        rows = []
+        for threads in (2, 1):
+            ms = interleaved({"official": _Official(OFFICIAL, threads),
+                              "ours": TFLiteRun(ours, threads=threads).streamer()},
+                             frames, n)
+            rows.append({"threads": threads, "official_ms_per_frame": ms["official"],
+                         "ours_ms_per_frame": ms["ours"],
+                         "ours_over_official": round(ms["ours"] / ms["official"], 3)})
+        agree = {}
+        if REAL.is_dir():
+            from vidaction.models.stream import KerasStreamer, stream_model
+
+            keras = KerasStreamer(stream_model(k600.model, name, s))
+            for clip in sorted(REAL.glob("*")):
+                if clip.suffix.lower() not in (".mp4", ".avi", ".mkv"):
+                    continue
+                fr = _real_frames(clip, s)
+                last = {}
+                for k, st in (("official", _Official(OFFICIAL, 2)),
+                              ("ours", TFLiteRun(ours, threads=2).streamer()),
+                              ("keras", keras)):
+                    st.reset()
+                    for f in fr:
+                        z = st.step(f)
+                    last[k] = z
+                top5 = {k: set(np.argsort(-z)[:5]) for k, z in last.items()}
+                agree[clip.name] = {
+                    "frames": len(fr),
+                    "top1_ours_eq_official": bool(last["ours"].argmax()
+                                                  == last["official"].argmax()),
+                    "top5_common_ours_official": len(top5["ours"] & top5["official"]),
+                    "top1_keras_eq_official": bool(last["keras"].argmax()
+                                                   == last["official"].argmax()),
+                    "max_abs_dlogit_ours_official": round(float(
+                        np.abs(last["ours"] - last["official"]).max()), 2),
+                    "official_top1": labels()[int(last["official"].argmax())],
+                    "ours_top1": labels()[int(last["ours"].argmax())]}
+        out["relu6_vs_official"] = {
+            "note": "our int8 export of movinet-a0-relu6-stream with the imported Kinetics-600 "
+                    "weights and head, calibrated on 24 rendered built-in clips; the official "
+                    "file fed float frames in [0,1], ours uint8; medians, interleaved blocks",
+            "export_s": export_s, "file_mb": round(ours.stat().st_size / 2**20, 2),
+            "timing": rows, "real_clips_5fps_end_of_stream": agree,
+            "top1_agreement": (round(sum(a["top1_ours_eq_official"] for a in agree.values())
+                                     / len(agree), 3) if agree else None)}
+    else:
+        out["relu6_vs_official"] = {"skipped": f"{OFFICIAL} absent"}
+
+    print("movinet-a0-stream (hard-swish): float, int8 all, int8 selective ...",
+          file=sys.stderr)
+    name = "movinet-a0-stream"
+    config = {"model": {"name": name, "frames": 8, "size": s, "num_classes": 3},
+              "sampling": SamplingConfig(8, 3, s).as_dict(), "classes": CLASSES,
+              "train": {"data": str(data)}}
+    hs = Run(work / "hs", create_model(name, 3, frames=8, size=s), CLASSES, config)
+    paths, export_s = {}, {}
+    before = xt.int8_float_ops
+    for label, q, keep in (("float", "none", None), ("int8, all ops", "int8", ()),
+                           ("int8, hard-swish + pooling float", "int8", None)):
+        if keep is not None:
+            xt.int8_float_ops = lambda config, keep=keep: keep
+        t0 = time.perf_counter()
+        try:
+            paths[label] = export_run(hs, "tflite", work / f"hs_{len(paths)}.tflite",
+                                      quantize=q, progress=False)
+        finally:
+            xt.int8_float_ops = before
+        export_s[label] = round(time.perf_counter() - t0, 1)
+    clips = frames[:64].reshape(8, 8, s, s, 3)
+    want = hs.predict_logits(clips)
+    hs_rows = []
+    for threads in (2, 1):
+        ms = interleaved({k: TFLiteRun(p, threads=threads).streamer()
+                          for k, p in paths.items()}, frames, n)
+        for k, v in ms.items():
+            row = {"variant": k, "threads": threads, "ms_per_frame": v}
+            if threads == 2:
+                got = TFLiteRun(paths[k], threads=2).predict_logits(clips)
+                row.update(export_s=export_s[k],
+                           file_mb=round(paths[k].stat().st_size / 2**20, 2),
+                           top1_agreement_vs_keras=float((got.argmax(1)
+                                                          == want.argmax(1)).mean()),
+                           max_abs_logit_diff_vs_keras=round(float(np.abs(got - want).max()),
+                                                             4))
+            hs_rows.append(row)
+    out["hard_swish_a0_stream"] = {
+        "note": "random-init weights, 3-class head (agreement vs Keras on 8 random clips "
+                "fed frame by frame); kept float: " + ", ".join(xt.KEEP_FLOAT_HARD_SWISH),
+        "rows": hs_rows}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=172)
@@ -214,6 +390,8 @@ def main() -> None:
             "max_abs_logit_diff": float(np.abs(got - want).max()),
             "top1_agreement": float((got.argmax(1) == want.argmax(1)).mean()), "clips": 8}
 
+    result["int8_deployment"] = int8_deployment(work, data, frames, args.frames)
+
     print("memory over long streams ...", file=sys.stderr)
     result["memory_tflite_float"] = memory(lite["none"].streamer(), frames,
                                            args.tflite_memory_frames)
@@ -275,6 +453,18 @@ def main() -> None:
         m = result[k]
         print(f"{k}: {m['frames']} frames, RSS {m['rss_mb'][0][1]} -> {m['rss_mb'][-1][1]} MB "
               f"(growth after warm-up {m['growth_mb_after_warmup']} MB)")
+    dep = result["int8_deployment"]
+    for r in dep["relu6_vs_official"].get("timing", []):
+        print(f"int8, {r['threads']} thread(s): official "
+              f"{r['official_ms_per_frame']:.2f} ms/frame, ours (movinet-a0-relu6-stream) "
+              f"{r['ours_ms_per_frame']:.2f} "
+              f"({r['ours_over_official']:.2f}x)")
+    if dep["relu6_vs_official"].get("top1_agreement") is not None:
+        print(f"top-1 agreement with the official file on the real clips: "
+              f"{dep['relu6_vs_official']['top1_agreement']:.2f}")
+    for r in dep["hard_swish_a0_stream"]["rows"]:
+        print(f"movinet-a0-stream {r['variant']:34} {r['threads']} thread(s) "
+              f"{r['ms_per_frame']:6.2f} ms/frame")
     print(f"written to {args.out}")
 
 

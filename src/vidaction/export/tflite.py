@@ -11,7 +11,9 @@ clips or single frames.
 
 int8 calibrates activations on clips of the run's own training split (as TFLite's
 post-training quantization asks) and keeps float inputs and outputs; ops without an int8
-kernel stay float. The stream models' pooled states are running sums: calibrated on short
+kernel stay float, and so do the hard-swish stream MoViNets' hard-swish and pooling ops
+(KEEP_FLOAT_HARD_SWISH: faster than all-int8 and than float); movinet-a0-relu6-stream
+quantizes whole, like the official int8 file. The stream models' pooled states are running sums: calibrated on short
 clips, they saturate over long streams, so stream an int8 model with --reset-every.
 """
 
@@ -83,7 +85,27 @@ def _round_robin(groups: list[list]) -> list[list]:
     return rows
 
 
-def _convert(fn, variables: list, quantize: str, representative=None) -> bytes:
+# int8 of the hard-swish MoViNets: these ops stay float (selective quantization). Their int8
+# forms split the graph into ~90 XNNPack partitions (hard-swish, and the squeeze-excitation's
+# causal running mean: sum, frame-count division, gate), making int8 slower than float;
+# with them in float the convolutions stay int8 and it runs faster than float
+# (bench/inference.py). The ReLU6 / no-SE variant quantizes whole, as the official file.
+KEEP_FLOAT_HARD_SWISH = ("HARD_SWISH", "MEAN", "SUM", "DIV", "LOGISTIC")
+
+
+def int8_float_ops(config: dict) -> tuple[str, ...]:
+    """The TFLite ops an int8 export of this run keeps in float (none: all int8)."""
+    from vidaction.models.movinet import config_for
+
+    try:
+        cfg = config_for(str(config.get("model", {}).get("name", "")))
+    except ValueError:
+        return ()
+    return KEEP_FLOAT_HARD_SWISH if cfg.stream and not cfg.relu6 else ()
+
+
+def _convert(fn, variables: list, quantize: str, representative=None,
+             keep_float: tuple[str, ...] = ()) -> bytes:
     import tensorflow as tf
 
     holder = tf.Module()  # a plain holder: a Keras model here would be Keras-serialized (slow)
@@ -102,6 +124,14 @@ def _convert(fn, variables: list, quantize: str, representative=None) -> bytes:
     try:
         with warnings.catch_warnings(), quiet:  # int8 calibration: tf.lite's own (deprecated)
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            if quantize == "int8" and keep_float:
+                # The documented route to selective quantization: calibrate, then quantize
+                # all but the denylisted ops.
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=conv, debug_dataset=representative,
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                        denylisted_ops=list(keep_float)))
+                return debugger.get_nondebug_quantized_model()
             return conv.convert()
     except Exception as e:  # the converter raises many types, with pages of MLIR dumps
         lines = [ln.strip() for ln in str(e).splitlines() if "error:" in ln]
@@ -177,9 +207,12 @@ def export_tflite(run, out: str | os.PathLike, quantize: str = "none", force: bo
                 yield {"clip": clip[None].astype(np.float32)}
 
         extra = {"stream": False, "signature": "clip float32 (1,T,S,S,3) -> logits"}
+    keep_float = int8_float_ops(run.config) if quantize == "int8" else ()
     if clips is not None:
         extra["calibration_clips"] = int(len(clips))
-    flat = _convert(fn, variables, quantize, representative if clips is not None else None)
+        extra["int8_float_ops"] = list(keep_float)
+    flat = _convert(fn, variables, quantize, representative if clips is not None else None,
+                    keep_float)
     config = export_config(run, "tflite", quantize, **extra)
     # All three are written before any is renamed. An old .tflite (--force) goes first, so
     # it is never beside the new labels; then the config, so that whatever a kill between

@@ -182,6 +182,8 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
                         f"(splits found: {', '.join(ds.splits) or 'none'})")
     classes = [c for c in (run / "classes.txt").read_text().splitlines() if c]
     to_run = _label_map(classes, ds.classes, data)
+    if progress:  # TensorFlow and the weights: seconds before the bar appears
+        print(f"vidaction: loading model {run} ...", file=sys.stderr, flush=True)
     loaded_run = load_run(run)
     from vidaction.data.sampling import SamplingConfig
 

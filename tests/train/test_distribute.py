@@ -89,7 +89,10 @@ def killed_then_resumed(dataset, tmp_path_factory):
     weights1 = _model_weights(ckpt1)
     killed = dict(rc=proc.returncode, out=stdout.decode(), err=stderr.decode(),
                   stop_s=stop_s, weights1=weights1, iterations1=_iterations(ckpt1),
-                  epochs_done=len(json.loads((out / "history.json").read_text())["epochs"]),
+                  # the epoch's checkpoint is its commit point: the kill may come before
+                  # history.json lists it
+                  epochs_done=len(json.loads((out / "history.json").read_text())["epochs"])
+                  if (out / "history.json").exists() else 0,
                   model=(out / "model").exists())
     r = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, timeout=400,
                        env=_env(tmp))
@@ -115,19 +118,20 @@ def test_killed_worker_stops_the_job_in_one_line(killed_then_resumed):
     assert len(errors) == 1 and "worker 1 was killed (SIGKILL)" in errors[0], k["err"]
     assert "--resume" in errors[0]
     assert "Traceback" not in k["err"]
-    assert 1 <= k["epochs_done"] < 3 and not k["model"]
+    assert k["epochs_done"] < 3 and not k["model"]
     assert k["stop_s"] < 60  # the chief is stopped too, not left waiting on a collective
 
 
 def test_resume_finishes_with_every_epoch_once(killed_then_resumed):
     r, out = killed_then_resumed["resumed"], killed_then_resumed["out"]
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
     assert "resuming" in r.stdout and "strategy: multi-worker, 2 replica(s)" in r.stdout
     history = json.loads((out / "history.json").read_text())
     assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
     sessions = history["sessions"]
     assert len(sessions) == 2 and sessions[0]["from_epoch"] == 1
-    assert sessions[1]["from_epoch"] == killed_then_resumed["killed"]["epochs_done"] + 1
+    done = killed_then_resumed["killed"]["epochs_done"]
+    assert sessions[1]["from_epoch"] - 1 in (done, done + 1) and sessions[1]["from_epoch"] > 1
     assert all(s["strategy"] == "multi-worker" and s["num_replicas"] == 2 for s in sessions)
     rows = (out / "log.csv").read_text().strip().splitlines()
     assert [int(x.split(",")[0]) for x in rows[1:]] == [1, 2, 3]
@@ -148,8 +152,10 @@ def test_chief_run_folder_is_complete_and_loads(killed_then_resumed):
     clips = np.random.default_rng(0).integers(0, 256, (2, 4, 32, 32, 3), dtype=np.uint8)
     logits = run.predict_logits(clips)
     assert logits.shape == (2, 3) and np.isfinite(logits).all()
-    # the other worker wrote only into temporary folders, and removed them
-    assert list(killed_then_resumed["tmp"].iterdir()) == []
+    # the other worker wrote only into a temporary folder, and removed it (the killed
+    # worker's one too, on relaunch); the launcher's worker logs went with a success
+    left = [p.name for p in killed_then_resumed["tmp"].iterdir()]
+    assert [n for n in left if n.startswith("vidaction-worker")] == [], left
 
 
 def test_epoch_one_matches_one_replica(killed_then_resumed, dataset, tmp_path):
@@ -176,7 +182,7 @@ def _iterations(prefix: Path) -> int:
 
     reader = tf.train.load_checkpoint(str(prefix))
     key = next(k for k in reader.get_variable_to_shape_map()
-               if k.startswith("optimizer/iter/"))
+               if k.startswith("optimizer/") and "iter" in k.split("/")[1])
     return int(reader.get_tensor(key))
 
 

@@ -513,8 +513,14 @@ class WorkerTemp:
     """Where a non-chief worker saves what Keras makes every worker save: a temporary
     folder, emptied after each save and removed at the end."""
 
-    def __init__(self):
-        self.path = Path(tempfile.mkdtemp(prefix="vidaction-worker-"))
+    def __init__(self, out, worker: int):
+        # one name per run and worker: a relaunch removes what a killed worker left
+        import hashlib
+
+        digest = hashlib.sha1(os.path.abspath(out).encode()).hexdigest()[:12]
+        self.path = Path(tempfile.gettempdir()) / f"vidaction-worker{worker}-{digest}"
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
 
     def clear(self) -> None:
         for p in self.path.iterdir():
@@ -599,6 +605,7 @@ def launch_local(argv: list[str], n: int, cores: int | None = None,
     ports = free_ports(n)
     workers = ",".join(f"127.0.0.1:{p}" for p in ports)
     logs = Path(tempfile.mkdtemp(prefix="vidaction-workers-"))
+    keep = None
     procs: list[subprocess.Popen] = []
     files = []
     print(f"local cluster: {n} worker(s) on 127.0.0.1 ports {', '.join(map(str, ports))}, "
@@ -625,8 +632,10 @@ def launch_local(argv: list[str], n: int, cores: int | None = None,
                 _stop(procs)
                 if i == 0:  # the chief printed its own line
                     return codes[0] if codes[0] > 0 else 1
+                keep = logs  # the failed worker's whole log, for whoever wants the rest
                 print(f"vidaction: error: {_worker_failure(i, codes[i], logs)}; the other "
-                      "workers were stopped", file=sys.stderr, flush=True)
+                      f"workers were stopped (worker logs: {logs})", file=sys.stderr,
+                      flush=True)
                 return 1
             if all(c == 0 for c in codes):
                 return 0
@@ -637,7 +646,8 @@ def launch_local(argv: list[str], n: int, cores: int | None = None,
     finally:
         for f in files:
             f.close()
-        shutil.rmtree(logs, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 def _stop(procs: list[subprocess.Popen], grace: float = 3.0) -> None:

@@ -361,7 +361,7 @@ class _Recorder:
 
 
 def _restore(ckpt, model, last_dir: Path, best_dir: Path, cfg: TrainConfig,
-             changes: dict) -> int:
+             changes: dict, plain=None) -> int:
     """Restore the newest intact last checkpoint into `ckpt`; returns its epoch.
 
     Then reconcile, writing nothing intact away: the state files are pointed at intact
@@ -390,7 +390,15 @@ def _restore(ckpt, model, last_dir: Path, best_dir: Path, cfg: TrainConfig,
     want = best_dir / f"ckpt-{best_epoch}"
     if best_epoch and checkpoint_damage(want) is not None:
         source = prefix if best_epoch == epoch else str(last_dir / f"ckpt-{best_epoch}")
-        if source == prefix or checkpoint_damage(source) is None:
+        if plain is not None and (source == prefix or checkpoint_damage(source) is None):
+            # under a strategy, saving its variables is a collective the other workers do
+            # not join: written from a model outside it (`plain` builds one)
+            weights = tf.train.Checkpoint(model=plain("none"))
+            weights.restore(source).expect_partial()
+            weights.write(str(want))
+            print(f"best epoch {best_epoch} was missing from {best_dir}; written there "
+                  f"from {source}")
+        elif source == prefix or checkpoint_damage(source) is None:
             weights = tf.train.Checkpoint(model=model)
             if source != prefix:
                 weights.restore(source).expect_partial()
@@ -548,6 +556,7 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     # --short: a resumed run keeps its own (pad for runs from before --short existed)
     short = cfg.short or (SamplingConfig(**(run_config or {}).get("sampling", {})).short
                           if resume else DEFAULT_SHORT)
+    cfg = dataclasses.replace(cfg, short=short)  # config.json says which, not null
     sampling = SamplingConfig(frames, cfg.frame_step, size, cfg.resize or info.resize,
                               fps=cfg.fps, short=short)
     patience = cfg.patience or info.patience
@@ -636,7 +645,8 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     last_dir, best_dir = out / "checkpoints" / "last", out / "checkpoints" / "best"
     initial_epoch = 0
     if resume and chief:
-        initial_epoch = _restore(ckpt, model, last_dir, best_dir, cfg, changes)
+        initial_epoch = _restore(ckpt, model, last_dir, best_dir, cfg, changes,
+                                 plain=build if distributed else None)
     elif resume:  # a non-chief worker reads the chief's last epoch, and repairs nothing
         from vidaction.train.distribute import restore_readonly
 
@@ -650,7 +660,7 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     else:
         from vidaction.train.distribute import WorkerTemp
 
-        worker_temp = WorkerTemp()
+        worker_temp = WorkerTemp(out, dist.worker)
         last = tf.train.CheckpointManager(ckpt, str(worker_temp.path / "last"), 1)
         best = tf.train.CheckpointManager(tf.train.Checkpoint(model=model),
                                           str(worker_temp.path / "best"), 1)

@@ -38,8 +38,6 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
     from vidaction.infer.overlay import overlay_video
     from vidaction.infer.predict import predict_video
     from vidaction.models.predictor import sampling_config
-    from vidaction.train import TrainConfig, load_run
-    from vidaction.train import train as train_run
 
     out = Path(out)
     settings = {**DEMO_DATA, **(data or {})}
@@ -62,6 +60,10 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
     sheet = preview_dataset(data_dir, out / "preview.png")
 
     print(f"[3/6] contact sheet -> {sheet}", flush=True)
+    # TensorFlow only now: a refused --out above answers at once, not after 8-10 s
+    from vidaction.train import TrainConfig, load_run
+    from vidaction.train import train as train_run
+
     cfg = TrainConfig(data=str(data_dir), out=str(run_dir), pretrained="none",
                       clip_cache=str(out / "clip-cache"), **{**DEMO_TRAIN, **(train or {})})
     print(f"[4/6] training {cfg.model} from scratch ({cfg.frames}x{cfg.size}x{cfg.size} "

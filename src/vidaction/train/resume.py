@@ -90,6 +90,8 @@ def _resolved(name: str, value, config: dict):
         return model.get(name)
     if name == "resize":
         return (config.get("sampling") or {}).get("resize")
+    if name == "short":  # --short: absent from the sampling of runs that padded
+        return (config.get("sampling") or {}).get("short", "pad")
     if name == "lr" and model.get("name"):
         from vidaction.models import model_info
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -73,30 +72,31 @@ def all_windows(s: np.ndarray, frames: int, stride: int) -> tuple[np.ndarray, li
     return np.stack([s[a:a + frames] for a in starts]), starts
 
 
-def load_keypoint_windows(paths: Sequence[str | os.PathLike], config: dict, clips: int = 3,
-                          workers: int = 1) -> Iterator:
+def load_keypoint_windows(paths: Sequence[str | os.PathLike], config: dict,
+                          clips: int = 3) -> Iterator:
     """As models.scoring.load_videos, for a skeleton run: per video `clips` evenly spaced
-    keypoint windows, or its reason when it cannot be read."""
+    keypoint windows, or its reason when it cannot be read. The estimator is opened first,
+    so missing weights are one line for the whole command, not one per video."""
+    from vidaction.data.pose import PoseTracker, cached_keypoints
     from vidaction.io import VideoReadError
     from vidaction.models.scoring import Loaded
 
     settings = pose_settings(config)
-
-    def one(i: int) -> Loaded:
-        path = str(paths[i])
+    tracker = PoseTracker(settings["model"], settings["weights"], settings["track"])
+    for i, p in enumerate(paths):
+        path = str(p)
         try:
-            kp = video_keypoints(path, settings)
-            return Loaded(i, path, eval_windows(samples(kp, settings), settings["frames"], clips))
+            kp = cached_keypoints(path, tracker=tracker)
+            yield Loaded(i, path, eval_windows(samples(kp, settings), settings["frames"],
+                                               clips))
         except VideoReadError as e:
-            return Loaded(i, path, None, e.reason)
+            yield Loaded(i, path, None, e.reason)
         except UserError as e:
-            return Loaded(i, path, None, str(e))
+            yield Loaded(i, path, None, str(e))
         except OSError as e:
-            return Loaded(i, path, None, e.strerror or str(e))
-
-    # One interpreter per estimator is shared (data.pose), so videos go one at a time.
-    with ThreadPoolExecutor(1) as pool:
-        yield from pool.map(one, range(len(paths)))
+            yield Loaded(i, path, None, e.strerror or str(e))
+        except Exception as e:  # noqa: BLE001 - one broken file must not end an evaluation
+            yield Loaded(i, path, None, f"{type(e).__name__}: {e}")
 
 
 def keras_logits(model):

@@ -261,7 +261,8 @@ def _config_rows(config: dict) -> list[list[str]]:
                  .get(short, str(short))])
     if tc:
         rows.append(["training", f"up to {tc.get('epochs')} epochs, batch {tc.get('batch_size')}"
-                     + (f", learning rate {tc['lr']:g}" if tc.get("lr") else "")
+                     + (f", learning rate {tc['lr']:g}" if tc.get("lr")
+                        else ", the model's default learning rate")
                      + (", augmented clips" if tc.get("augment") else ", no augmentation")
                      + f", seed {tc.get('seed', 0)}"])
         if name.startswith(_BACKBONE_MODELS) and pretrained not in (None, "none"):

@@ -249,6 +249,45 @@ def figure_errors(path: Path, text: str | None = None, results: Path = RESULTS,
     return wrong
 
 
+# ---------------------------------------------------------------- links
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    fenced, out = False, set()
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and (h := HEADING.match(line)):
+            out.add(slug(line[h.end():]))
+    return out
+
+
+def link_errors(path: Path, text: str | None = None) -> list[str]:
+    """Relative links whose file or heading does not exist."""
+    text = path.read_text() if text is None else text
+    wrong = []
+    for number, line in enumerate(text.splitlines(), 1):
+        for target in LINK.findall(line):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, https:, mailto:
+            file, _, frag = target.partition("#")
+            dest = (path.parent / file).resolve()
+            if file and not dest.exists():
+                wrong.append(f"{path.name}:{number}: {target}: no such file")
+            elif frag and (not file or dest.suffix == ".md") \
+                    and frag not in anchors(dest.read_text() if file else text):
+                wrong.append(f"{path.name}:{number}: {target}: no such heading")
+    return wrong
+
+
 # ---------------------------------------------------------------- the docs
 
 
@@ -262,6 +301,22 @@ def test_every_command_in_the_docs_parses(path):
 def test_every_figure_comes_from_the_json_its_section_names(path):
     errors = figure_errors(path, strict=path in (BENCHMARKS, ROOT / "README.md"))
     assert not errors, "figures without a source:\n" + "\n".join(errors)
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: p.name)
+def test_every_relative_link_finds_its_file_and_heading(path):
+    errors = link_errors(path)
+    assert not errors, "broken links:\n" + "\n".join(errors)
+
+
+def test_a_broken_link_is_caught(tmp_path):
+    (tmp_path / "a.md").write_text("# Top\n\n## The `loop` default: why\n")
+    page = tmp_path / "b.md"
+    good = "[a](a.md) [b](a.md#the-loop-default-why) [c](#here) [d](https://x.org/y)\n# Here\n"
+    assert link_errors(page, good) == []
+    bad = "[a](gone.md) and [b](a.md#the-pad-default)\n"
+    assert [e.split(": ")[-1] for e in link_errors(page, bad)] == ["no such file",
+                                                                  "no such heading"]
 
 
 def test_benchmarks_page_names_every_result_and_every_script():

@@ -63,6 +63,11 @@ def test_unseen_actors_of_the_built_in_set(pose_run):
     right = [predict_video(run, data / c["path"], None, 3).top(run.classes, 1)[0][0]
              == c["class"] for c in test]
     assert np.mean(right) >= 0.6, np.mean(right)  # 14 classes: chance is 0.07
+    # `evaluate` scores the same windows the same way
+    from vidaction.evaluate.run import evaluate_run
+
+    metrics = evaluate_run(pose_run, split="test", force=True, progress=False)
+    assert metrics["top1_accuracy"] == pytest.approx(np.mean(right))
 
 
 def test_timeline_stream_export_and_bad_inputs(pose_run, tmp_path, capsys):

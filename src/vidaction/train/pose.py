@@ -24,7 +24,6 @@ def pose_section(cfg, frames: int) -> dict:
 def clip_keypoints(clips, settings: dict, skips, progress: bool, what: str):
     """Resampled keypoints of each clip, None for an unreadable one (named in `skips`)."""
     from vidaction.data.pose import PoseTracker, cached_keypoints
-    from vidaction.errors import UserError
     from vidaction.io import VideoReadError
     from vidaction.progress import bar as progress_bar
 
@@ -39,13 +38,8 @@ def clip_keypoints(clips, settings: dict, skips, progress: bool, what: str):
                                           settings["track"])
                 kp = cached_keypoints(c.path, tracker=tracker)
                 out.append(samples(kp, settings))
-            except VideoReadError as e:
+            except VideoReadError as e:  # this video; missing weights end the run (one line)
                 skips.add(str(c.path), e.reason)
-                out.append(None)
-            except UserError as e:
-                if "no frames" not in str(e):
-                    raise  # weights missing or offline: one line, for the whole run
-                skips.add(str(c.path), str(e))
                 out.append(None)
             bar.update()
     return out

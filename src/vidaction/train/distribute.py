@@ -691,3 +691,19 @@ def non_chief(strategy: str | None) -> bool:
     if strategy not in (None, "auto", "multi-worker") or not env:
         return False
     return not read_tf_config(env).is_chief
+
+
+def sync_batch_norm(model) -> int:
+    """Every trainable batch-norm layer computes its batch statistics over the global batch
+    (all replicas), not its replica's share: with video-sized batches of 1 or 2 clips per
+    replica, per-replica statistics would train another model than one process does.
+    Returns how many layers were switched (frozen ones compute no batch statistics)."""
+    from tf_keras.src.layers.normalization.batch_normalization import BatchNormalizationBase
+
+    n = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, BatchNormalizationBase) and layer.trainable \
+                and not layer.synchronized:
+            layer.synchronized, layer.fused = True, False  # fused kernels do not sync
+            n += 1
+    return n

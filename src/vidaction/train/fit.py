@@ -622,9 +622,24 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
 
     # the model, its optimizer and their variables live in the strategy's scope
     scope = dist.strategy.scope() if dist is not None else contextlib.nullcontext()
+    initial = None
+    if dist is not None:
+        # a strategy creates variables in its own graphs, which draw other random numbers:
+        # every worker starts from the single-process initial weights of --seed instead
+        tf_keras.utils.set_random_seed(cfg.seed)
+        initial = build().get_weights()
     with scope:
         tf_keras.utils.set_random_seed(cfg.seed)
         model = build()
+        if initial is not None:
+            model.set_weights(initial)
+            del initial
+        if dist is not None and dist.num_replicas > 1:
+            from vidaction.train.distribute import sync_batch_norm
+
+            if synced := sync_batch_norm(model):
+                print(f"batch norm: statistics over the global batch ({synced} layer(s) "
+                      f"synchronised across the {dist.num_replicas} replicas)")
         optimizer = tf_keras.optimizers.Adam(lr)
         if precision == "mixed_float16":  # small float16 gradients would flush to zero
             optimizer = tf_keras.mixed_precision.LossScaleOptimizer(optimizer)

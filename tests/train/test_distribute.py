@@ -26,7 +26,7 @@ from vidaction.train import distribute as dd
 SET = {**TINY, "clips_per_class": 8}
 FLAGS = ["--model", "r2plus1d", "--epochs", "3", "--batch-size", "4", "--frames", "4",
          "--frame-step", "3", "--size", "32", "--patience", "5", "--no-progress"]
-TOL = 1e-5  # max |w_2workers - w_1replica| after epoch 1; measured ~1e-7 (see report)
+TOL = 1e-5  # max |w_2workers - w_1replica| after epoch 1; measured 1.1e-6 (kernels)
 
 
 @pytest.fixture(scope="module")
@@ -154,13 +154,18 @@ def test_chief_run_folder_is_complete_and_loads(killed_then_resumed):
     assert logits.shape == (2, 3) and np.isfinite(logits).all()
     # the other worker wrote only into a temporary folder, and removed it (the killed
     # worker's one too, on relaunch); the launcher's worker logs went with a success
-    left = [p.name for p in killed_then_resumed["tmp"].iterdir()]
+    kept = killed_then_resumed["killed"]["err"].split("(worker logs: ")[1].split(")")[0]
+    assert (Path(kept) / "worker1.err").exists()  # the failed launch keeps and names them
+    left = [p.name for p in killed_then_resumed["tmp"].iterdir() if str(p) != kept]
     assert [n for n in left if n.startswith("vidaction-worker")] == [], left
 
 
 def test_epoch_one_matches_one_replica(killed_then_resumed, dataset, tmp_path):
     """The same global batches in the same order, in one process with one replica (no
-    all-reduce): the 2-worker weights after epoch 1 agree within TOL."""
+    all-reduce): the 2-worker weights after epoch 1 agree within TOL. The exception is a
+    convolution bias that a batch norm follows (and that norm's moving mean, which tracks
+    it): its gradient is zero in exact arithmetic, so Adam, which divides by the gradient's
+    size, turns rounding noise into steps of up to --lr; those agree within 3.5 lr."""
     from conftest import tiny_config
     from vidaction.train import train
 
@@ -169,12 +174,37 @@ def test_epoch_one_matches_one_replica(killed_then_resumed, dataset, tmp_path):
     ref = _model_weights(tmp_path / "one" / "checkpoints" / "last" / "ckpt-1")
     got = killed_then_resumed["killed"]["weights1"]
     assert set(ref) == set(got) and ref
-    diff = max(float(np.max(np.abs(ref[k] - got[k]))) for k in ref)
-    print(f"max |w_2workers - w_1replica| after epoch 1: {diff:.3g}")
-    assert diff < TOL
+    noise = _zero_gradient_keys()
+    assert noise and noise <= set(ref)
+    diff = {k: float(np.max(np.abs(ref[k] - got[k]))) for k in ref}
+    rest = max(v for k, v in diff.items() if k not in noise)
+    print(f"max |w_2workers - w_1replica| after epoch 1: {rest:.3g} "
+          f"(pre-batch-norm biases: {max(diff[k] for k in noise):.3g})")
+    assert rest < TOL, sorted((v, k) for k, v in diff.items() if k not in noise)[-3:]
+    assert all(diff[k] < 3.5 * 1e-4 for k in noise), {k: diff[k] for k in noise}
     # both trained the same 3 steps (12 clips / 4): the match is not one of initial weights
     assert _iterations(tmp_path / "one" / "checkpoints" / "last" / "ckpt-1") == 3
     assert killed_then_resumed["killed"]["iterations1"] == 3
+
+
+def _zero_gradient_keys() -> set[str]:
+    """Checkpoint keys of r2plus1d's biases that feed a batch norm, and of that norm's
+    moving mean."""
+    from vidaction.models import create_model
+
+    model = create_model("r2plus1d", 3, frames=4, size=32)
+    weighted = [layer for layer in model.layers if layer.weights]
+    keys = set()
+    for i, layer in enumerate(weighted):
+        if not getattr(layer, "use_bias", False):
+            continue
+        for node in layer._outbound_nodes:
+            after = node.outbound_layer
+            if type(after).__name__ == "BatchNormalization":
+                keys.add(f"model/layer_with_weights-{i}/bias/.ATTRIBUTES/VARIABLE_VALUE")
+                keys.add(f"model/layer_with_weights-{weighted.index(after)}/moving_mean/"
+                         ".ATTRIBUTES/VARIABLE_VALUE")
+    return keys
 
 
 def _iterations(prefix: Path) -> int:

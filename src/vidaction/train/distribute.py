@@ -629,9 +629,15 @@ def launch_local(argv: list[str], n: int, cores: int | None = None,
             failed = [i for i, c in enumerate(codes) if c not in (None, 0)]
             if failed:
                 i = failed[0]
+                if i != 0 and codes[i] > 0:  # the same bad input fails every worker:
+                    # the chief's line wins (a killed worker is named, at once)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        procs[0].wait(2.0)
+                    if procs[0].returncode not in (None, 0):
+                        i, codes[0] = 0, procs[0].returncode
                 _stop(procs)
-                if i == 0:  # the chief printed its own line
-                    return codes[0] if codes[0] > 0 else 1
+                if i == 0 and codes[0] > 0:  # the chief printed its own line
+                    return codes[0]
                 keep = logs  # the failed worker's whole log, for whoever wants the rest
                 print(f"vidaction: error: {_worker_failure(i, codes[i], logs)}; the other "
                       f"workers were stopped (worker logs: {logs})", file=sys.stderr,

@@ -763,8 +763,10 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
                 raise
             raise _unreadable(ds.root, "training", train_clips, skips) from None
         except (tf.errors.UnavailableError, tf.errors.AbortedError,
-                tf.errors.CancelledError, tf.errors.DeadlineExceededError) as e:
-            if not distributed:
+                tf.errors.CancelledError, tf.errors.DeadlineExceededError,
+                tf.errors.InternalError) as e:
+            if not distributed or (isinstance(e, tf.errors.InternalError)
+                                   and "ollective" not in str(e)):
                 raise
             from vidaction.train.distribute import lost_worker
 

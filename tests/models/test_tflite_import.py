@@ -244,5 +244,7 @@ def test_a_head_on_the_imported_backbone_trains_evaluates_predicts_streams_expor
                  str(lite)]) == 0
     r = TFLiteRun(lite)
     assert r.stream and r.classes == config["classes"]
+    # the ReLU6 / no-SE variant quantizes whole, as the official file (nothing kept float)
+    assert r.config["export"]["int8_float_ops"] == []
     logits = r.predict_logits(np.zeros((1, 4, 32, 32, 3), np.uint8))
     assert logits.shape == (1, 3) and np.isfinite(logits).all()

@@ -122,7 +122,7 @@ def read_tflite(path: str | Path) -> TFLiteWeights:
     for op in ops:
         kind = op["op_name"]
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            args = [i for i in op["inputs"]]
+            args = list(op["inputs"])
             if len(args) < 3 or args[2] < 0:
                 raise TFLiteImportError(f"{path}: op {op['index']} ({kind}) has no bias")
             w, b = tensors[args[1]], tensors[args[2]]

@@ -13,8 +13,9 @@ int8 calibrates activations on clips of the run's own training split (as TFLite'
 post-training quantization asks) and keeps float inputs and outputs; ops without an int8
 kernel stay float, and so do the hard-swish stream MoViNets' hard-swish and pooling ops
 (KEEP_FLOAT_HARD_SWISH: faster than all-int8 and than float); movinet-a0-relu6-stream
-quantizes whole, like the official int8 file. The stream models' pooled states are running sums: calibrated on short
-clips, they saturate over long streams, so stream an int8 model with --reset-every.
+quantizes whole, like the official int8 file. The stream models' pooled states are running
+sums: calibrated on short clips, they saturate over long streams, so stream an int8 model
+with --reset-every.
 """
 
 from __future__ import annotations

@@ -109,15 +109,17 @@ def shared_model(name: str) -> Path:
 
 class LoopbackServer:
     """An HTTP server on 127.0.0.1 for download tests: path -> list of (mode, body), one per
-    request, the last repeating. Modes: "ok"; "cut" (announces twice the body, sends it,
-    hangs up)."""
+    request, the last repeating (or one (mode, body) for every request). Modes: "ok"; "cut"
+    (announces twice the body, sends it, hangs up); "stall" (half the body, then silence
+    until `release` is set)."""
 
     def __init__(self):
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        self.routes: dict[str, list[tuple[str, bytes]]] = {}
+        self.routes: dict[str, list[tuple[str, bytes]] | tuple[str, bytes]] = {}
         self.hits: list[str] = []
+        self.release = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,10 +129,18 @@ class LoopbackServer:
                 if not queue:
                     self.send_error(404)
                     return
-                mode, body = queue.pop(0) if len(queue) > 1 else queue[0]
+                if isinstance(queue, tuple):
+                    mode, body = queue
+                else:
+                    mode, body = queue.pop(0) if len(queue) > 1 else queue[0]
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body) * (2 if mode == "cut" else 1)))
                 self.end_headers()
+                if mode == "stall":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    server.release.wait(20)
+                    return
                 self.wfile.write(body)
                 if mode == "cut":
                     self.close_connection = True
@@ -149,6 +159,7 @@ class LoopbackServer:
 def loopback_server():
     s = LoopbackServer()
     yield s
+    s.release.set()
     s.httpd.shutdown()
     s.httpd.server_close()
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
+from contextlib import contextmanager
 
 # Nothing heavier than the above: this module runs on every `import vidaction`.
 
@@ -149,3 +150,23 @@ def _opencv_level(name: str) -> None:
         log.setLogLevel(getattr(log, f"LOG_LEVEL_{name}"))
     except Exception:  # noqa: BLE001 - an OpenCV without utils.logging: the lines show
         pass
+
+
+@contextmanager
+def quiet_native_stderr():
+    """LiteRT's C++ logger prints "INFO: Created TensorFlow Lite XNNPACK delegate" on every
+    interpreter; keep it off the CLI's stderr (errors still arrive as Python exceptions)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (captured, closed): nothing to hide
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

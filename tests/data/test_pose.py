@@ -4,9 +4,7 @@ joints, tracking on a real clip, the keypoint cache, and fetching the weights ov
 from __future__ import annotations
 
 import os
-import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -282,45 +280,9 @@ def test_keypoint_files_read_back(figure_video, tmp_path):
 
 # ---- weights over HTTP ------------------------------------------------------------------------
 
-class _Server:
-    """path -> body; "cut" bodies announce twice their length and hang up."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[str, bytes]] = {}
-        self.hits: list[str] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                server.hits.append(self.path)
-                if self.path not in server.routes:
-                    self.send_error(404)
-                    return
-                mode, body = server.routes[self.path]
-                self.send_response(200)
-                self.send_header("Content-Length",
-                                 str(len(body) * 2 if mode == "cut" else len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                if mode == "cut":
-                    self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
 @pytest.fixture
-def server():
-    s = _Server()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
+def server(loopback_server):
+    return loopback_server
 
 
 @pytest.fixture

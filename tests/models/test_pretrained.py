@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -52,54 +50,9 @@ def official(tmp_path_factory):
             "backbone": values, "bytes": tarball.read_bytes()}
 
 
-class _Server:
-    """Serves path -> list of responses, one per request (the last one repeats)."""
-
-    def __init__(self):
-        self.routes: dict[str, list[tuple[str, bytes]]] = {}
-        self.hits: list[str] = []
-        self.release = threading.Event()  # ends a "stall" response
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                server.hits.append(self.path)
-                queue = server.routes.get(self.path)
-                if not queue:
-                    self.send_error(404)
-                    return
-                mode, body = queue.pop(0) if len(queue) > 1 else queue[0]
-                self.send_response(200)
-                announced = len(body) * 2 if mode == "cut" else len(body)
-                self.send_header("Content-Length", str(announced))
-                self.end_headers()
-                if mode == "stall":  # half the body, then silence
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    server.release.wait(20)
-                    return
-                self.wfile.write(body)
-                if mode == "cut":  # announce more than is sent, then hang up
-                    self.close_connection = True
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-
 @pytest.fixture
-def server():
-    s = _Server()
-    yield s
-    s.release.set()
-    s.httpd.shutdown()
-    s.httpd.server_close()
+def server(loopback_server):
+    return loopback_server
 
 
 def _backbone_values(model):

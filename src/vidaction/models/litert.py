@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from vidaction.errors import VidactionError
+from vidaction.tflogs import quiet_native_stderr
 
 
 def labels_path(path: str | os.PathLike) -> Path:
@@ -25,26 +24,6 @@ def config_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
 
 
-
-
-@contextmanager
-def quiet_native_stderr():
-    """LiteRT's C++ logger prints "INFO: Created TensorFlow Lite XNNPACK delegate" on every
-    interpreter; keep it off the CLI's stderr (errors still arrive as Python exceptions)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (captured, closed): nothing to hide
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def open_interpreter(path: Path, threads: int | None):

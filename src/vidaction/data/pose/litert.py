@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 
 from vidaction.errors import VidactionError
+from vidaction.tflogs import quiet_native_stderr
 
 
 class PoseModelError(VidactionError):
     """Pose model weights that cannot be found, fetched, verified or opened."""
-
-
-@contextmanager
-def _quiet_native_stderr():
-    """LiteRT's C++ logger prints "INFO: Created TensorFlow Lite XNNPACK delegate" for every
-    interpreter; keep it off the CLI's stderr (errors still arrive as exceptions)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (captured, closed): nothing to hide
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def default_threads() -> int:
@@ -45,7 +24,7 @@ def open_interpreter(path: Path, threads: int | None = None):
     from ai_edge_litert.interpreter import Interpreter
 
     try:
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             it = Interpreter(model_path=str(path), num_threads=threads or default_threads())
             it.allocate_tensors()
     except (ValueError, RuntimeError) as e:

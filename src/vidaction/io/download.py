@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from vidaction.errors import VidactionError
@@ -93,10 +94,14 @@ def download(url: str, dest: Path, remedy: str = "--weights PATH") -> None:
 def fetch_verified(url: str, sha256: str, filename: str, subdir: str = "weights",
                    weights: str | os.PathLike | None = None,
                    cache_dir: str | os.PathLike | None = None,
-                   remedy: str = "--weights PATH") -> Path:
+                   remedy: str = "--weights PATH",
+                   unpack: Callable[[Path, Path], None] | None = None) -> Path:
     """The path of the published file: `weights` when given, else the cached copy, else
     downloaded. A cached or downloaded copy must have the published sha256; a local
-    `weights` copy that differs is used with a warning (the user chose it)."""
+    `weights` copy that differs is used with a warning (the user chose it).
+
+    `unpack(downloaded, dest)`, when given, turns what the URL serves (e.g. an archive)
+    into the file at `dest`; it raises Corrupt for a damaged download."""
     if weights is not None:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -108,8 +113,15 @@ def fetch_verified(url: str, sha256: str, filename: str, subdir: str = "weights"
     dest = cache_dir_for(subdir, cache_dir) / filename
     for attempt in (1, 2):
         try:
-            if not dest.is_file():
+            if not dest.is_file() and unpack is None:
                 download(url, dest, remedy)
+            elif not dest.is_file():
+                served = dest.with_name(f"{dest.name}.download")
+                try:
+                    download(url, served, remedy)
+                    unpack(served, dest)
+                finally:
+                    served.unlink(missing_ok=True)
             got = sha256_of(dest)
             if sha256 and got != sha256:
                 raise Corrupt(f"{dest}: sha256 {got[:12]}... is not the published "

@@ -25,9 +25,7 @@ from vidaction.io.download import (
     Corrupt,
     WeightsError,
     cache_dir_for,
-    download,
     fetch_verified,
-    sha256_of,
 )
 
 KINETICS600 = "kinetics600"
@@ -144,29 +142,8 @@ def fetch_model(spec: PretrainedClassifier, weights: str | os.PathLike | None = 
                         copy.unlink(missing_ok=True)
                     path = dest
         return fetch_verified(url, spec.sha256, spec.filename, weights=path, remedy=REMEDY)
-    for attempt in (1, 2):
-        try:
-            if not dest.is_file():
-                got = dest.with_name(f"{dest.name}.download")
-                download(url, got, REMEDY)
-                try:
-                    _unpack(got, dest)
-                finally:
-                    got.unlink(missing_ok=True)
-            digest = sha256_of(dest)
-            if digest != spec.sha256:
-                raise Corrupt(f"{dest}: sha256 {digest[:12]}... is not the published "
-                              f"{spec.sha256[:12]}...")
-            return dest
-        except Corrupt as e:
-            dest.unlink(missing_ok=True)
-            if attempt == 2:
-                raise WeightsError(f"{e}; download {url} elsewhere and pass it with "
-                                   f"{REMEDY}") from None
-            import warnings
-
-            warnings.warn(f"{e}; downloading again (try 2 of 2)", stacklevel=2)
-    raise AssertionError("unreachable")
+    return fetch_verified(url, spec.sha256, spec.filename, cache_dir=cache_dir, remedy=REMEDY,
+                          unpack=_unpack)
 
 
 class KineticsClassifier:

@@ -1,7 +1,8 @@
 """Distributed training overhead: 1 worker against 2 local workers, and the all-reduce.
 
 (a) `vidaction train` on the built-in set (rgb-diff, its native 8 x 48 px clips) as one
-    process with 1 TensorFlow thread (--strategy none), and as `--local-workers 2` (two
+    process with 1 TensorFlow thread (--strategy none), as `--local-workers 1` (the
+    strategy's code path, no peer: its own cost) and as `--local-workers 2` (two
     MultiWorkerMirroredStrategy workers on 127.0.0.1, 1 thread each): clips/s over the
     epochs after the first (an epoch's time includes its validation pass; the first pays
     for tracing), read from the time between the chief's epoch lines.
@@ -54,6 +55,8 @@ def _train_bench(data: Path, work: Path, args) -> dict:
     out = {}
     for name, extra, env in (
             ("1 worker, 1 thread", ["--strategy", "none"], {"VIDACTION_THREADS": "1"}),
+            ("1 local worker, 1 thread", ["--local-workers", "1"],
+             {"VIDACTION_THREADS": "1"}),
             ("2 local workers, 1 thread each", ["--local-workers", "2"], {})):
         run = work / name.split(",")[0].replace(" ", "-")
         stamps, text = _epoch_times([*base, *extra, "--out", str(run)],
@@ -66,8 +69,11 @@ def _train_bench(data: Path, work: Path, args) -> dict:
                      "train_clips": used, "val_clips": n_val}
         print(f"{name:32s} {per_epoch:6.2f} s/epoch  {used / per_epoch:6.2f} training "
               f"clips/s (+{n_val} val clips per epoch)", flush=True)
-    one, two = out.values()
-    out["ratio_2_over_1"] = round(two["train_clips_per_s"] / one["train_clips_per_s"], 3)
+    one, strat, two = out.values()
+    out["ratio_2_workers_over_1_process"] = round(
+        two["train_clips_per_s"] / one["train_clips_per_s"], 3)
+    out["ratio_1_strategy_worker_over_1_process"] = round(
+        strat["train_clips_per_s"] / one["train_clips_per_s"], 3)
     return out
 
 

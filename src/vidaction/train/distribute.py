@@ -593,15 +593,17 @@ def finish(dist: Distribution, build, last_dir: Path):
 def launch_local(argv: list[str], n: int, cores: int | None = None,
                  poll: float = 0.2) -> int:
     """Run `vidaction train ARGV --strategy multi-worker` as `n` workers on 127.0.0.1 with
-    free ports, each with `cores // n` TensorFlow threads. Worker 0's output is streamed;
-    the others' go to log files. The first worker to fail stops the others, and its line is
-    the one printed; returns the exit status (0 when all finished)."""
+    free ports, each with `cores // n` TensorFlow threads ($VIDACTION_THREADS if set).
+    Worker 0's output is streamed; the others' go to log files. The first worker to fail
+    stops the others, and its line is the one printed; returns the exit status (0 when
+    all finished)."""
     if n < 1:
         raise UserError("--local-workers must be at least 1")
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
-    threads = max(cores // n, 1)
+    env = os.environ.get(THREADS_ENV, "")
+    threads = int(env) if env.isdigit() and int(env) > 0 else max(cores // n, 1)
     ports = free_ports(n)
     workers = ",".join(f"127.0.0.1:{p}" for p in ports)
     logs = Path(tempfile.mkdtemp(prefix="vidaction-workers-"))

@@ -7,7 +7,7 @@ import pytest
 from conftest import id_frame, make_video, real_video_paths
 from vidaction.cli import main
 from vidaction.data.builtin import render_dataset
-from vidaction.infer.predict import expand_inputs
+from vidaction.infer.inputs import expand_inputs
 from vidaction.io import probe, write_gif, write_video
 
 TINY = dict(classes=["clap", "sit_down", "stand_up"], clips_per_class=4, size=32, seconds=0.8,
@@ -324,7 +324,8 @@ def test_a_timeline_appears_whole_or_not_at_all(run, tmp_path, capsys, monkeypat
 
 
 def test_outputs_are_named_once_per_input_before_anything_runs():
-    from vidaction.infer.predict import Input, _plan_outputs
+    from vidaction.infer.inputs import Input
+    from vidaction.infer.predict import _plan_outputs
 
     files = [Input(Path("a/x.mp4")), Input(Path("b/x.mp4")), Input(Path("c/y.mp4"))]
     plan = list(_plan_outputs(files, "o.mp4", True, None, True, set()).values())

@@ -11,7 +11,6 @@ meta as a string. `Keypoints.load()` reads either.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -21,11 +20,11 @@ from typing import TextIO
 import numpy as np
 
 from vidaction.data.pose import MIN_SCORE, Keypoints, PoseTracker, cached_keypoints, edges
-from vidaction.errors import UserError, VidactionError
+from vidaction.errors import UserError
+from vidaction.infer.inputs import each_input, expand_inputs, per_input, plural
 from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink
-from vidaction.infer.predict import _n, _per_input, expand_inputs
 from vidaction.io import VideoReader
-from vidaction.io.writer import WriteError, refuse_existing, write_together
+from vidaction.io.writer import refuse_existing, write_together
 
 # one colour per side, as the MoveNet tutorial draws: left magenta, right cyan, middle yellow
 _LEFT, _RIGHT, _MID = (255, 0, 255), (0, 255, 255), (255, 255, 0)
@@ -111,7 +110,7 @@ def _plan(files, out_dir: Path, overlay: str | None, many: bool) -> dict[int, li
         stem = _stem(it.path, stems)
         paths = [out_dir / f"{stem}.keypoints.json", out_dir / f"{stem}.keypoints.npz"]
         if overlay:
-            paths.append(_per_input(Path(overlay), it.path, many, taken))
+            paths.append(per_input(Path(overlay), it.path, many, taken))
         plan[id(it)] = paths
     return plan
 
@@ -149,39 +148,24 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
     if files:  # weights problems: one line, before any input
         tracker = PoseTracker(model, weights, track)
 
-    failed = 0
+    def work(it) -> tuple[dict, list[str]]:
+        paths = plan[id(it)]
+        kp = cached_keypoints(it.path, tracker=tracker, progress=progress)
+        written = write_keypoints(kp, paths[0], paths[1])
+        record = summary(kp)
+        record["files"] = [str(p) for p in written]
+        dur = kp.frames / kp.fps if kp.fps else 0.0
+        text = [f"{it.path}  ({plural(kp.frames, 'frame')}, {dur:.2f} s, {kp.width}x"
+                f"{kp.height}; {kp.model}{'' if kp.tracked else ', no tracking'})",
+                f"  mean score {record['mean_score']:.2f}, "
+                f"{record['visible'] * 100:.0f}% of joints at {MIN_SCORE} or more",
+                f"  written: {', '.join(record['files'])}"]
+        if overlay:
+            n = overlay_pose(it.path, paths[2], kp)
+            record["overlay"] = str(paths[2])
+            text.append(f"  overlay: {paths[2]} ({plural(n, 'frame')})")
+        return record, text
+
     bar = progress_bar(total=len(items), desc="pose", unit="video",
                        enabled=progress and len(items) >= 2)
-    for it in items:
-        try:
-            if it.error:
-                raise UserError(it.error)
-            paths = plan[id(it)]
-            kp = cached_keypoints(it.path, tracker=tracker, progress=progress)
-            written = write_keypoints(kp, paths[0], paths[1])
-            record = summary(kp)
-            record["files"] = [str(p) for p in written]
-            dur = kp.frames / kp.fps if kp.fps else 0.0
-            text = [f"{it.path}  ({_n(kp.frames, 'frame')}, {dur:.2f} s, {kp.width}x"
-                    f"{kp.height}; {kp.model}{'' if kp.tracked else ', no tracking'})",
-                    f"  mean score {record['mean_score']:.2f}, "
-                    f"{record['visible'] * 100:.0f}% of joints at {MIN_SCORE} or more",
-                    f"  written: {', '.join(record['files'])}"]
-            if overlay:
-                n = overlay_pose(it.path, paths[2], kp)
-                record["overlay"] = str(paths[2])
-                text.append(f"  overlay: {paths[2]} ({_n(n, 'frame')})")
-        except (VidactionError, OSError) as e:
-            failed += 1
-            msg = str(e) if isinstance(e, WriteError) or str(it.path) in str(e) \
-                else f"{it.path}: {e}"
-            bar.clear()
-            print(f"vidaction: error: {msg}", file=stderr, flush=True)
-            if as_json:
-                print(json.dumps({"path": str(it.path), "error": msg}), file=stdout, flush=True)
-        else:
-            bar.clear()
-            print(json.dumps(record) if as_json else "\n".join(text), file=stdout, flush=True)
-        bar.update(1)
-    bar.close()
-    return 1 if failed else 0
+    return each_input(items, work, bar, as_json, stdout, stderr)

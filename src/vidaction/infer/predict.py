@@ -9,7 +9,6 @@ are averaged so that one over-confident clip cannot outvote the others.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import sys
@@ -21,69 +20,13 @@ from typing import TextIO
 import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
-from vidaction.errors import UserError, VidactionError
-from vidaction.io import VIDEO_EXTENSIONS, VideoReader, VideoReadError
-from vidaction.io.writer import WriteError, refuse_existing
+from vidaction.errors import UserError
+from vidaction.infer.inputs import Input, each_input, expand_inputs, per_input, plural
+from vidaction.io import VideoReader, VideoReadError
+from vidaction.io.writer import refuse_existing
 from vidaction.models.scoring import NonFiniteOutput, nonfinite_weight
 
 DEFAULT_CLIPS = 3
-
-
-@dataclass
-class Input:
-    """One file to predict, or an input that expanded to nothing (`error` says why)."""
-
-    path: Path
-    error: str = ""
-
-
-def _is_video_name(p: Path) -> bool:
-    return p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
-
-
-def expand_inputs(inputs: Sequence[str]) -> list[Input]:
-    """Files, folders (searched recursively for video extensions) and globs (expanded here,
-    so quoted patterns work too). A named file is always kept, whatever its extension: the
-    reader says what is wrong with it. Repeats are dropped."""
-    out: list[Input] = []
-    seen: set[str] = set()
-
-    def add(p: Path) -> None:
-        key = os.path.normpath(str(p))
-        if key not in seen:
-            seen.add(key)
-            out.append(Input(p))
-
-    def add_folder(d: Path) -> int:
-        found = sorted(p for p in d.rglob("*") if p.is_file() and _is_video_name(p))
-        for p in found:
-            add(p)
-        return len(found)
-
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            if not add_folder(p):
-                out.append(Input(p, f"{p}: no videos in this folder (looked for "
-                                    f"{', '.join(VIDEO_EXTENSIONS)})"))
-        elif not p.exists() and not p.is_symlink() and not glob.has_magic(raw):
-            # known now, so that a command given only missing files stops before the
-            # model loads (a broken link is left to the reader, which says where it points)
-            out.append(Input(p, f"{p}: missing: no such file"))
-        elif p.exists() or not glob.has_magic(raw):
-            add(p)  # reported by the reader, in order
-        else:
-            n = 0
-            for m in sorted(glob.glob(raw, recursive=True)):
-                mp = Path(m)
-                if mp.is_dir():
-                    n += add_folder(mp)
-                elif _is_video_name(mp):
-                    add(mp)
-                    n += 1
-            if not n:
-                out.append(Input(p, f"{raw}: no video matches this pattern"))
-    return out
 
 
 @dataclass
@@ -133,7 +76,7 @@ def short_warning(pred: VideoPrediction) -> str | None:
 
     if pred.short is None:
         return None
-    return (f"{pred.path}: {_n(pred.frame_count, 'frame')}, shorter than the {pred.span} one "
+    return (f"{pred.path}: {plural(pred.frame_count, 'frame')}, shorter than the {pred.span} one "
             f"clip spans; {SHORT_HELP[pred.short]} (--short loop|pad|stretch)")
 
 
@@ -149,24 +92,6 @@ def _predict_pose(predictor, path: str | os.PathLike, clips: int) -> VideoPredic
     check_finite_logits(logits, predictor, path)
     return VideoPrediction(str(path), average_clips(logits), len(windows), kp.frames, kp.fps,
                            kp.width, kp.height)
-
-
-def _per_input(template: Path, src: Path, many: bool, taken: set[str]) -> Path:
-    """One output per input: TEMPLATE itself for one input, TEMPLATE_<stem> for several."""
-    if not many:
-        return template
-    base = f"{template.stem}_{src.stem}" if template.suffix else f"{template.name}_{src.stem}"
-    out = template.with_name(base + template.suffix)
-    k = 2
-    while str(out) in taken:
-        out = template.with_name(f"{base}_{k}{template.suffix}")
-        k += 1
-    taken.add(str(out))
-    return out
-
-
-def _n(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
 
 
 def _fmt_top(top: list[tuple[str, float]], indent: str = "  ") -> str:
@@ -206,8 +131,8 @@ def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
 
         write(f"vidaction: warning: {warn}")
     dur = pred.frame_count / pred.fps if pred.fps else 0.0
-    text = [f"{path}  ({_n(pred.frame_count, 'frame')}, {dur:.2f} s, "
-            f"{_n(pred.clips, 'clip')} averaged)", _fmt_top(top)]
+    text = [f"{path}  ({plural(pred.frame_count, 'frame')}, {dur:.2f} s, "
+            f"{plural(pred.clips, 'clip')} averaged)", _fmt_top(top)]
     return record, text, lambda i: top
 
 
@@ -235,9 +160,9 @@ def _plan_outputs(files: list[Input], overlay: str | None, timeline: bool,
                 o.timeline, k = Path(f"{it.path.stem}_timeline_{k}"), k + 1
             taken.add(str(o.timeline))
         elif timeline:
-            o.timeline = _per_input(Path(out_prefix), it.path, many, taken)
+            o.timeline = per_input(Path(out_prefix), it.path, many, taken)
         if overlay:
-            o.overlay = _per_input(Path(overlay), it.path, many, taken)
+            o.overlay = per_input(Path(overlay), it.path, many, taken)
         plan[id(it)] = o
     return plan
 
@@ -258,7 +183,7 @@ def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smoot
               "windows": len(tl.windows), "window": tl.window, "stride": tl.stride,
               "frame_step": tl.frame_step, "smooth": smooth, "timeline": tl.rows(),
               "segments": tl.segments(), "files": [str(p) for p in written]}
-    text = [f"{path}  ({_n(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
+    text = [f"{path}  ({plural(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
             _fmt_table(tl.rows()),
             "  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%" for lab, p in top[:3]),
             f"  written: {', '.join(str(p) for p in written)}"]
@@ -356,39 +281,24 @@ def predict_command(
             raise UserError(f"--window {cfg.n_frames}: this model takes exactly {need} frames "
                             f"per clip; use --window {need} (and --stride to overlap windows)")
 
-    failed = 0
+    def work(it: Input) -> tuple[dict, list[str]]:
+        outputs = plan[id(it)]
+        if timeline:
+            record, text, top_for = _timeline_one(predictor, it.path, cfg, stride, smooth,
+                                                  k, outputs.timeline, progress)
+        else:
+            record, text, top_for = _predict_one(predictor, it.path, cfg, clips, k)
+        if overlay:
+            dest = outputs.overlay
+            n = overlay_video(it.path, dest, top_for)
+            record["overlay"] = str(dest)
+            text.append(f"  overlay: {dest} ({plural(n, 'frame')})")
+        return record, text
+
+    def broken_model(e: Exception) -> bool:
+        # the model is broken, not this input: one line, not one per input
+        return isinstance(e, NonFiniteOutput) and bool(nonfinite_weight(predictor))
+
     bar = progress_bar(total=len(items), desc="predict", unit="video",
                        enabled=progress and len(items) >= 2)
-    for it in items:
-        try:
-            if it.error:
-                raise UserError(it.error)
-            outputs = plan[id(it)]
-            if timeline:
-                record, text, top_for = _timeline_one(predictor, it.path, cfg, stride, smooth,
-                                                      k, outputs.timeline, progress)
-            else:
-                record, text, top_for = _predict_one(predictor, it.path, cfg, clips, k)
-            if overlay:
-                dest = outputs.overlay
-                n = overlay_video(it.path, dest, top_for)
-                record["overlay"] = str(dest)
-                text.append(f"  overlay: {dest} ({_n(n, 'frame')})")
-        except (VidactionError, OSError) as e:
-            if isinstance(e, NonFiniteOutput) and nonfinite_weight(predictor):
-                bar.close()
-                raise  # the model is broken, not this input: one line, not one per input
-            failed += 1
-            # an output that cannot be written names itself, not the input it was for
-            msg = str(e) if isinstance(e, WriteError) or str(it.path) in str(e) \
-                else f"{it.path}: {e}"
-            bar.clear()
-            print(f"vidaction: error: {msg}", file=stderr, flush=True)
-            if as_json:
-                print(json.dumps({"path": str(it.path), "error": msg}), file=stdout, flush=True)
-        else:
-            bar.clear()
-            print(json.dumps(record) if as_json else "\n".join(text), file=stdout, flush=True)
-        bar.update(1)
-    bar.close()
-    return 1 if failed else 0
+    return each_input(items, work, bar, as_json, stdout, stderr, fatal=broken_model)

@@ -35,6 +35,17 @@ def imported(official):
     return model, stream_model(model, NAME, SIZE)
 
 
+@pytest.fixture(scope="module")
+def real_clips(official):
+    """(name, frames at 5 fps, the official file's logits per frame) per shared real clip:
+    decoded and run once for both modes."""
+    out = []
+    for path in real_video_paths():
+        frames = _frames_at_5fps(path)
+        out.append((path.name, frames, _tflite_logits(official, frames)))
+    return out
+
+
 def _frames_at_5fps(path) -> np.ndarray:
     """Frames at 5 per second of video, centre-cropped to 172 px (uint8)."""
     from vidaction.data.sampling import center_crop
@@ -139,7 +150,7 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["clip", "stream"])
-def test_keras_import_agrees_with_the_int8_file_on_real_clips(imported, official, mode):
+def test_keras_import_agrees_with_the_int8_file_on_real_clips(imported, real_clips, mode):
     """Every shared real clip at 5 fps: the Keras model on the whole clip (clip mode) or fed
     frame by frame through its stream twin (stream mode), against the official file fed
     frame by frame. Float against int8 activations: each one's top-1 is in the other's
@@ -148,9 +159,7 @@ def test_keras_import_agrees_with_the_int8_file_on_real_clips(imported, official
 
     model, sm = imported
     rows = {}
-    for path in real_video_paths():
-        frames = _frames_at_5fps(path)
-        lite = _tflite_logits(official, frames)
+    for name, frames, lite in real_clips:
         if mode == "clip":
             keras = model(frames[None], training=False).numpy()
         else:
@@ -158,7 +167,7 @@ def test_keras_import_agrees_with_the_int8_file_on_real_clips(imported, official
             keras = np.stack([s.step(f) for f in frames])
             # the stream twin is the clip model, frame by frame
             np.testing.assert_allclose(keras[-1], model(frames[None]).numpy()[0], atol=1e-3)
-        rows[path.name] = {"frames": len(frames), **_agreement(keras[-1], lite[-1])}
+        rows[name] = {"frames": len(frames), **_agreement(keras[-1], lite[-1])}
     print(json.dumps({mode: rows}, indent=1))
     for name, r in rows.items():
         assert r["a_top1_rank_in_b"] < 3 and r["b_top1_rank_in_a"] < 3, (name, r)

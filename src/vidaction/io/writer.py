@@ -324,7 +324,7 @@ def write_video(
         container = av.open(str(tmp), "w", format=_format_for(path))
         try:
             stream = None
-            for arr in frames:
+            for index, arr in enumerate(frames):
                 arr = np.asarray(arr)
                 if arr.ndim == 2:
                     arr = np.repeat(arr[:, :, None], 3, axis=2)
@@ -344,6 +344,9 @@ def write_video(
                 rgba = arr.shape[2] == 4
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr),
                                                    format="rgba" if rgba else "rgb24")
+                # Explicit timestamps: left unset, FFmpeg guesses them, and x264's rate
+                # control (which reads them) made the same frames encode differently.
+                frame.pts, frame.time_base = index, 1 / rate
                 for packet in stream.encode(frame):
                     container.mux(packet)
             if stream is None:

@@ -47,7 +47,9 @@ def test_model_table_lists_names_sizes_and_pretrained(monkeypatch):
     table = factory.format_model_table()
     lines = table.splitlines()
     assert lines[0].split()[:5] == ["name", "input", "frames", "params", "pretrained"]
-    assert len(lines) == 1 + len(factory.list_models())
+    trainable = lines[:lines.index("")]  # then the pretrained classifiers, apart
+    assert len(trainable) == 1 + len(factory.list_models())
+    assert any(ln.startswith("kinetics600 ") for ln in lines[len(trainable):])
     row = next(ln for ln in lines if ln.startswith("movinet-a2-stream "))
     assert "224x224" in row and "1.23M" in row and "k600" in row
     assert " no " in next(ln for ln in lines if ln.startswith("r2plus1d "))
@@ -205,11 +207,12 @@ def test_frame_model_mistakes_are_one_line_user_errors():
 def test_cli_frame_backbone_mistakes_are_one_line_before_any_run_folder(tmp_path, capsys):
     from vidaction.cli import main
 
+    (tmp_path / "data" / "clap").mkdir(parents=True)  # flags are checked before the videos
     for argv, reason in (
             (["--model", "cnn-rnn", "--size", "64"], "needs frames of at least 75x75"),
             (["--model", "r2plus1d", "--frame-backbone", "mobilenetv2"], "not r2plus1d")):
         out = tmp_path / "run"
-        assert main(["train", "--data", str(tmp_path), "--out", str(out), *argv]) == 1
+        assert main(["train", "--data", str(tmp_path / "data"), "--out", str(out), *argv]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("vidaction: error: ") and reason in err and "\n" not in err
         assert not out.exists()

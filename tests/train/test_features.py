@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vidaction.data.builtin import render_dataset
-from vidaction.data.sampling import SamplingConfig, sample_clips
+from vidaction.data.sampling import DEFAULT_SHORT, SamplingConfig, sample_clips
 
 TINY = dict(classes=["clap", "kick"], clips_per_class=4, size=48, seconds=0.6, fps=25, seed=5,
             splits=(0.5, 0.25, 0.25))
@@ -38,7 +38,7 @@ def test_head_on_cached_features_matches_the_model_end_to_end(data, tmp_path, ca
 
     model = load_run(run).model
     features, head = split_model(model)
-    cfg = SamplingConfig(4, 3, 48)
+    cfg = SamplingConfig(4, 3, 48, short=DEFAULT_SHORT)  # as the run cut its clips
     fc = FeatureCache(cache, weights_fingerprint(features), cfg, 2)
     clip_path = next((data / "train").rglob("*.mp4"))
     cached = fc.get(clip_path)
@@ -81,7 +81,7 @@ def test_frame_cnn_features_are_cached_per_frame_and_the_head_trains_on_them(dat
 
     model = load_run(run).model
     features, head = split_model(model)
-    cfg = SamplingConfig(4, 3, 48)
+    cfg = SamplingConfig(4, 3, 48, short=DEFAULT_SHORT)  # as the run cut its clips
     cached = FeatureCache(cache, weights_fingerprint(features), cfg, 2).get(
         next((data / "train").rglob("*.mp4")))
     assert cached is not None and cached.shape == (2, 4, 1280)  # K clips x T frames x D
@@ -127,7 +127,7 @@ def _compute(data, cache_dir, clips=None):
     from vidaction.train.features import FeatureCache, compute_features
 
     clips = clips or load_dataset(data, write_classes_file=False).split("train")
-    cfg = SamplingConfig(4, 3, 48)
+    cfg = SamplingConfig(4, 3, 48, short=DEFAULT_SHORT)  # as the run cut its clips
     cache = FeatureCache(cache_dir, "tiny", cfg, 2)
     feats, ok = compute_features(_tiny_backbone(), clips, cfg, 2, cache, batch_size=4,
                                  progress=False)

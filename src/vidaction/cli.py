@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--frames", type=_positive, help="frames per clip (model default)")
     spacing = tr.add_mutually_exclusive_group()
     spacing.add_argument("--frame-step", type=_positive,
-                         help="frames between samples (default: 15)")
+                         help="frames between samples (default: 15; a MoViNet on "
+                              "Kinetics-600 weights samples at --fps 5, their own rate)")
     spacing.add_argument("--fps", type=_positive_float, metavar="F",
                          help="sample F frames per second of video instead, whatever each "
                               "video's rate: its frame step is round(video fps / F), at "

@@ -208,3 +208,17 @@ def test_precision_auto_is_float32_without_a_gpu_and_bad_values_are_refused(data
     assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     with pytest.raises(VidactionError, match="--precision"):
         train(_cfg(data, tmp_path / "run", precision="half"), progress=False)
+
+
+def test_kinetics_weights_sample_at_their_own_rate_unless_told():
+    from vidaction.train import TrainConfig
+    from vidaction.train.fit import KINETICS_FPS, kinetics_rate
+
+    cfg = TrainConfig(data="d", out="o", model="movinet-a0-stream")
+    assert kinetics_rate(cfg, "auto", set()).fps == KINETICS_FPS == 5.0
+    assert kinetics_rate(cfg, "none", set()).fps is None  # from scratch: the frame step
+    assert kinetics_rate(cfg, "auto", {"frame_step"}).fps is None  # the user chose
+    assert kinetics_rate(TrainConfig(data="d", out="o", model="movinet-a0-stream", fps=2.0),
+                         "auto", {"fps"}).fps == 2.0
+    assert kinetics_rate(TrainConfig(data="d", out="o", model="frame-baseline"),
+                         "auto", set()).fps is None  # ImageNet weights: not a rate

@@ -533,6 +533,21 @@ def _model_for_tflite(cfg: TrainConfig, given: Collection[str]) -> TrainConfig:
     return cfg
 
 
+KINETICS_FPS = 5.0  # the rate the official MoViNets were trained at on Kinetics-600
+
+
+def kinetics_rate(cfg: TrainConfig, pretrained: str, given: Collection[str]) -> TrainConfig:
+    """A MoViNet on Kinetics-600 weights samples at the rate those weights were trained at
+    (5 fps), unless --frame-step or --fps says otherwise: its features were learnt at that
+    speed of motion. Other models keep the frame step."""
+    if (pretrained == "none" or not cfg.model.startswith("movinet-") or cfg.fps is not None
+            or "frame_step" in given or "fps" in given):
+        return cfg
+    print(f"{cfg.model} on Kinetics-600 weights: sampling at --fps {KINETICS_FPS:g}, the rate "
+          "they were trained at (give --frame-step or --fps to choose)")
+    return dataclasses.replace(cfg, fps=KINETICS_FPS)
+
+
 def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
            given: Collection[str] | None, plan=None) -> None:
     from vidaction.data.pipeline import make_dataset
@@ -553,6 +568,8 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     info = model_info(cfg.model)
     frames, size = cfg.frames or info.frames, cfg.size or info.size
     pretrained = cfg.pretrained or ("auto" if info.pretrained else "none")
+    if not resume:
+        cfg = kinetics_rate(cfg, pretrained, given_fields(cfg) if given is None else given)
     # --short: a resumed run keeps its own (pad for runs from before --short existed)
     short = cfg.short or (SamplingConfig(**(run_config or {}).get("sampling", {})).short
                           if resume else DEFAULT_SHORT)

@@ -44,16 +44,37 @@ def _quiet(class_name: str, seed: int = 3):
                    distractor="none", occluder=False, noise=0.0, blur=0.0)
 
 
-def test_same_seed_gives_identical_bytes_other_seed_differs(tmp_path):
+def test_same_seed_gives_the_same_dataset_other_seed_differs(tmp_path):
+    """Same seed: the same pictures, joints and manifest. The pictures are compared as
+    rendered and as decoded, not as MP4 bytes: libx264 (threads=1, explicit timestamps)
+    still encodes the same frames slightly differently now and then (measured: about one
+    render in three, at 42ed50c too; decoded pixels within 3 levels)."""
+    from vidaction.data.builtin import render_clip
+    from vidaction.data.builtin.render import sample_actor, sample_params
+    from vidaction.io import VideoReader
+
     kw = dict(SMALL, classes=["clap", "sit_down"], clips_per_class=3)
-    a = _hashes(render_dataset(tmp_path / "a", seed=11, **kw))
-    b = _hashes(render_dataset(tmp_path / "b", seed=11, **kw))
-    c = _hashes(render_dataset(tmp_path / "c", seed=12, **kw))
+    roots = [render_dataset(tmp_path / n, seed=s, **kw) for n, s in (("a", 11), ("b", 11),
+                                                                       ("c", 12))]
+    a, b, c = (_hashes(r) for r in roots)
     videos = [k for k in a if k.endswith(".mp4")]
-    assert len(videos) == 6
-    assert a == b
+    assert len(videos) == 6 and set(a) == set(b)
+    assert all(a[k] == b[k] for k in a if not k.endswith(".mp4"))  # joints, manifest
+    for k in videos:
+        fa, fb = (np.stack(list(VideoReader(r / k).iter_frames())) for r in roots[:2])
+        assert fa.shape == fb.shape
+        d = np.abs(fa.astype(int) - fb.astype(int))
+        assert d.max() <= 8 and d.mean() < 0.5, k
+    manifest = json.loads((roots[0] / "manifest.json").read_text())
+    for clip in manifest["clips"][:2]:  # the renderer itself is exact
+        actor = sample_actor(11, clip["actor"])
+        frames = [render_clip(clip["class"], sample_params(clip["class"], clip["seed"], actor,
+                                                           "full"), 64, 15)[0]
+                  for _ in range(2)]
+        assert np.array_equal(*frames)
     assert set(videos) <= set(c)  # same names (actor, index), different pictures
     assert all(a[k] != c[k] for k in videos)
+    assert a["manifest.json"] != c["manifest.json"]
 
 
 def test_classes_txt_sorted_and_complete(dataset):

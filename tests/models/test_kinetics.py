@@ -190,3 +190,16 @@ def test_flipping_pancake_top1_on_the_real_clip(classifier):
     top = pred.top(classifier.classes, 5)
     assert top[0][0] == "flipping pancake" and top[0][1] > 0.5, top
 
+
+
+def test_a_short_video_is_not_called_padded(classifier):
+    """21 frames at 5 fps are 4 samples of a 50-frame clip: the stream model takes those 4
+    and leaves the padding out, so there is nothing to warn about."""
+    from vidaction.infer.predict import predict_video, short_warning
+    from vidaction.models.predictor import sampling_config
+
+    video = real_media_dir() / "deadlift_64.mp4"
+    if not video.is_file():
+        pytest.skip(f"no {video} (set VIDACTION_TEST_MEDIA)")
+    pred = predict_video(classifier, video, sampling_config(classifier), clips=3)
+    assert pred.frame_count == 21 and pred.short is None and short_warning(pred) is None

@@ -65,9 +65,11 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
     logits = np.asarray(predictor.predict_logits(batch))
     check_finite_logits(logits, predictor, path)
     probs = average_clips(logits)
+    short = cfg.short if cfg.is_short(info.frame_count) else None
+    if short == "pad" and getattr(predictor, "drops_padding", False):
+        short = None  # a stream model that leaves the black frames out: nothing was filled
     return VideoPrediction(str(path), probs, len(starts), info.frame_count, info.fps,
-                           info.width, info.height,
-                           cfg.short if cfg.is_short(info.frame_count) else None, cfg.span)
+                           info.width, info.height, short, cfg.span)
 
 
 def short_warning(pred: VideoPrediction) -> str | None:

@@ -155,6 +155,10 @@ class KineticsClassifier:
     the model's running average would count them.
     """
 
+    # A video shorter than a clip is simply fewer frames to a stream model: no filling, so
+    # no "padded" warning (see infer.predict.predict_video).
+    drops_padding = True
+
     def __init__(self, spec: PretrainedClassifier, path: str | os.PathLike,
                  threads: int | None = None):
         from vidaction.models.litert import TFLiteStreamer

@@ -94,6 +94,26 @@ def plural(k: int, word: str) -> str:
     return f"{k} {word}{'' if k == 1 else 's'}"
 
 
+def inputs_and_overlay(inputs: Sequence[str], overlay: str | None
+                       ) -> tuple[list[Input], list[Input], bool]:
+    """(every input, the files among them, whether there are several), with the --overlay
+    name checked before any model loads: a known suffix, and a file name, not a folder, for
+    one input (several inputs write OUT_<name>.mp4 each)."""
+    if overlay:
+        from vidaction.infer.overlay import OverlayWriter
+
+        OverlayWriter(overlay, 25)  # refuses a bad suffix
+    items = expand_inputs(inputs)
+    if not items:
+        raise UserError("no inputs given")
+    files = [it for it in items if not it.error]
+    many = len(files) > 1
+    if overlay and not many and Path(overlay).is_dir():
+        raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
+                        "(OUT.mp4 or OUT.gif)")
+    return items, files, many
+
+
 def each_input(items: Sequence[Input], work: Callable[[Input], tuple[dict, list[str]]],
                bar, as_json: bool, stdout: TextIO, stderr: TextIO,
                fatal: Callable[[Exception], bool] = lambda e: False) -> int:

@@ -21,7 +21,7 @@ import numpy as np
 
 from vidaction.data.pose import MIN_SCORE, Keypoints, PoseTracker, cached_keypoints, edges
 from vidaction.errors import UserError
-from vidaction.infer.inputs import each_input, expand_inputs, per_input, plural
+from vidaction.infer.inputs import each_input, inputs_and_overlay, per_input, plural
 from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink
 from vidaction.io import VideoReader
 from vidaction.io.writer import refuse_existing, write_together
@@ -127,16 +127,7 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
 
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    if overlay:
-        OverlayWriter(overlay, 25)  # refuses a bad suffix before the model loads
-    items = expand_inputs(inputs)
-    if not items:
-        raise UserError("no inputs given")
-    files = [it for it in items if not it.error]
-    many = len(files) > 1
-    if overlay and not many and Path(overlay).is_dir():
-        raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
-                        "(OUT.mp4 or OUT.gif)")
+    items, files, many = inputs_and_overlay(inputs, overlay)
     out_dir = Path(out)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: --out must be a folder, this is a file")

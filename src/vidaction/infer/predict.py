@@ -21,7 +21,13 @@ import numpy as np
 
 from vidaction.data.sampling import SamplingConfig, eval_starts, read_clips
 from vidaction.errors import UserError
-from vidaction.infer.inputs import Input, each_input, expand_inputs, per_input, plural
+from vidaction.infer.inputs import (
+    Input,
+    each_input,
+    inputs_and_overlay,
+    per_input,
+    plural,
+)
 from vidaction.io import VideoReader, VideoReadError
 from vidaction.io.writer import refuse_existing
 from vidaction.models.scoring import NonFiniteOutput, nonfinite_weight
@@ -222,7 +228,7 @@ def predict_command(
     before the model loads, unless `force`."""
     from dataclasses import replace
 
-    from vidaction.infer.overlay import OverlayWriter, overlay_video
+    from vidaction.infer.overlay import overlay_video
     from vidaction.models.predictor import (
         check_predictor_path,
         fixed_frames,
@@ -238,16 +244,7 @@ def predict_command(
                                 ("--frame-step", frame_step), ("--out", out_prefix)) if v]
         if given or smooth > 1:
             raise UserError(f"{', '.join(given or ['--smooth'])} only apply with --timeline")
-    if overlay:
-        OverlayWriter(overlay, 25)  # refuses a bad suffix before the model loads
-    items = expand_inputs(inputs)
-    if not items:
-        raise UserError("no inputs given")
-    files = [it for it in items if not it.error]
-    many = len(files) > 1
-    if overlay and not many and Path(overlay).is_dir():  # several inputs: OUT_<name>.mp4
-        raise UserError(f"{overlay}: is a folder; --overlay takes a file name "
-                        "(OUT.mp4 or OUT.gif)")
+    items, files, many = inputs_and_overlay(inputs, overlay)
 
     if fps and frame_step:
         raise UserError("--fps and --frame-step exclude each other")

@@ -48,7 +48,7 @@ def test_same_seed_gives_the_same_dataset_other_seed_differs(tmp_path):
     """Same seed: the same pictures, joints and manifest. The pictures are compared as
     rendered and as decoded, not as MP4 bytes: libx264 (threads=1, explicit timestamps)
     still encodes the same frames slightly differently now and then (measured: about one
-    render in three, at 42ed50c too; decoded pixels within 3 levels)."""
+    render in three, at 42ed50c too)."""
     from vidaction.data.builtin import render_clip
     from vidaction.data.builtin.render import sample_actor, sample_params
     from vidaction.io import VideoReader
@@ -61,10 +61,13 @@ def test_same_seed_gives_the_same_dataset_other_seed_differs(tmp_path):
     assert len(videos) == 6 and set(a) == set(b)
     assert all(a[k] == b[k] for k in a if not k.endswith(".mp4"))  # joints, manifest
     for k in videos:
-        fa, fb = (np.stack(list(VideoReader(r / k).iter_frames())) for r in roots[:2])
+        fa, fb, fc = (np.stack(list(VideoReader(r / k).iter_frames())).astype(int)
+                      for r in roots)
         assert fa.shape == fb.shape
-        d = np.abs(fa.astype(int) - fb.astype(int))
-        assert d.max() <= 8 and d.mean() < 0.5, k
+        same, other = np.abs(fa - fb).mean(), np.abs(fa - fc).mean()
+        # encoder noise only: a level or so on average (1.18 seen), a tenth or less of what another
+        # seed changes (single pixels can differ by 30 levels where x264 decided otherwise)
+        assert same < 3.0 and same * 10 < other, (k, same, other)
     manifest = json.loads((roots[0] / "manifest.json").read_text())
     for clip in manifest["clips"][:2]:  # the renderer itself is exact
         actor = sample_actor(11, clip["actor"])

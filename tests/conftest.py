@@ -80,6 +80,14 @@ def real_video_paths() -> list[Path]:
     return paths
 
 
+def real_clip(name: str) -> Path:
+    """One real video from real_media_dir(); skips naming it only where ../shared is absent."""
+    p = real_media_dir() / name
+    if not p.is_file():
+        pytest.skip(f"no {name} in {real_media_dir()} (set VIDACTION_TEST_MEDIA)")
+    return p
+
+
 def real_videos() -> list:
     """One pytest param per real video; one skipped param naming the folder if it is absent."""
     from vidaction.io import VIDEO_EXTENSIONS

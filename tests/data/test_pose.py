@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import real_media_dir, shared_model
+from conftest import real_clip, shared_model
 
 MOVENET = "movenet_singlepose_lightning_int8_4.tflite"
 
@@ -150,9 +150,7 @@ def test_tracking_raises_the_scores_on_a_real_clip_with_a_small_person():
     score 0.48 on whole frames, 0.77 with tracking (all 64 frames)."""
     from vidaction.data.pose import estimate_video
 
-    path = real_media_dir() / "jumping_jacks.mp4"
-    if not path.is_file():
-        pytest.skip(f"no {path.name} in {real_media_dir()}")
+    path = real_clip("jumping_jacks.mp4")
     tracked = estimate_video(path, weights=movenet_path(), track=True)
     whole = estimate_video(path, weights=movenet_path(), track=False)
     assert tracked.frames == whole.frames == 64

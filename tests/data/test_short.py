@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import frame_id, make_video, real_media_dir
+from conftest import frame_id, make_video, real_clip
 from vidaction.data.sampling import (
     DEFAULT_SHORT,
     SHORT_MODES,
@@ -95,9 +95,7 @@ def test_data_check_counts_short_videos(tmp_path):
 
 
 def test_the_real_deadlift_clip_is_short_at_the_defaults():
-    path = real_media_dir() / "deadlift_64.mp4"
-    if not path.exists():
-        pytest.skip(f"{path} absent (../shared)")
+    path = real_clip("deadlift_64.mp4")
     with VideoReader(path) as r:
         assert SamplingConfig().is_short(r.frame_count)
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import closed_port_url, real_media_dir, shared_model
+from conftest import closed_port_url, real_clip, shared_model
 from vidaction.cli import main
 from vidaction.models import kinetics as kin
 
@@ -17,10 +17,7 @@ MODEL = "movinet_a0_stream_kinetics600_int8.tflite"
 
 
 def _real(name: str):
-    p = real_media_dir() / name
-    if not p.is_file():
-        pytest.skip(f"no {p} (set VIDACTION_TEST_MEDIA)")
-    return p
+    return real_clip(name)
 
 
 @pytest.fixture

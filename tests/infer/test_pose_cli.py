@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_video, real_media_dir, shared_model
+from conftest import make_video, real_clip, shared_model
 from vidaction.cli import main
 
 
@@ -154,9 +154,7 @@ def test_low_score_joints_and_their_edges_are_left_out():
 
 
 def test_no_track_flag_reaches_the_estimator(weights, tmp_path, capsys):
-    path = real_media_dir() / "jumping_jacks.mp4"
-    if not path.is_file():
-        pytest.skip(f"no {path.name} in {real_media_dir()}")
+    path = real_clip("jumping_jacks.mp4")
     scores = {}
     for flag in ([], ["--no-track"]):
         assert main(["pose", str(path), "--weights", weights, "--out", str(tmp_path), "--json",

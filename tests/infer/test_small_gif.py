@@ -2,10 +2,9 @@
 240p overlay at most about 2 MB (it was 15 MB)."""
 
 import numpy as np
-import pytest
 from PIL import Image
 
-from conftest import real_media_dir
+from conftest import real_clip
 from vidaction.infer.overlay import (
     GIF_MAX_FPS,
     GIF_MAX_SIDE,
@@ -39,9 +38,7 @@ def test_gif_frames_are_capped_in_rate_and_size_but_keep_real_time(tmp_path):
 
 
 def test_a_ten_second_240p_overlay_is_at_most_2_mb(tmp_path):
-    src = real_media_dir() / "flipping_a_pancake.mkv"  # 426x240, 30 fps, 310 frames
-    if not src.exists():
-        pytest.skip(f"{src} absent (../shared)")
+    src = real_clip("flipping_a_pancake.mkv")  # 426x240, 30 fps, 310 frames
     out = tmp_path / "pancake.gif"
     overlay_video(src, out, lambda i: [("flipping pancake", 0.934), ("cooking", 0.041)])
     assert out.stat().st_size <= 2.0e6, out.stat().st_size

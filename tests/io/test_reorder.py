@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import frame_digest, frame_id, id_frame, real_media_dir, sequential_digests
+from conftest import frame_digest, frame_id, id_frame, real_clip, sequential_digests
 from vidaction.io import VideoReader, VideoReadError, verify
 from vidaction.io.video import _INDEX_CACHE, _PyAVReader
 
@@ -229,9 +229,7 @@ def test_a_file_cut_midway(tmp_path):
 def _packed_b_frames_three_times(tmp_path):
     """UCF101's own packed B-frames, three groups of pictures long (the shared clip remuxed
     three times), so that seeks land on later keyframes."""
-    src = real_media_dir() / "v_ApplyEyeMakeup_g01_c01.avi"
-    if not src.is_file():
-        pytest.skip(f"{src} absent (set VIDACTION_TEST_MEDIA)")
+    src = real_clip("v_ApplyEyeMakeup_g01_c01.avi")
     out = tmp_path / "packed3.avi"
     with av.open(str(out), "w", format="avi") as o:
         ost = None

@@ -9,7 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from conftest import closed_port_url, real_media_dir, shared_model
+from conftest import closed_port_url, real_clip, shared_model
 from vidaction.errors import UserError
 from vidaction.io.download import WeightsError
 from vidaction.models import kinetics as kin
@@ -183,9 +183,7 @@ def test_flipping_pancake_top1_on_the_real_clip(classifier):
     from vidaction.infer.predict import predict_video
     from vidaction.models.predictor import sampling_config
 
-    video = real_media_dir() / "flipping_a_pancake.mkv"
-    if not video.is_file():
-        pytest.skip(f"no {video} (set VIDACTION_TEST_MEDIA)")
+    video = real_clip("flipping_a_pancake.mkv")
     pred = predict_video(classifier, video, sampling_config(classifier), clips=3)
     top = pred.top(classifier.classes, 5)
     assert top[0][0] == "flipping pancake" and top[0][1] > 0.5, top
@@ -198,8 +196,6 @@ def test_a_short_video_is_not_called_padded(classifier):
     from vidaction.infer.predict import predict_video, short_warning
     from vidaction.models.predictor import sampling_config
 
-    video = real_media_dir() / "deadlift_64.mp4"
-    if not video.is_file():
-        pytest.skip(f"no {video} (set VIDACTION_TEST_MEDIA)")
+    video = real_clip("deadlift_64.mp4")
     pred = predict_video(classifier, video, sampling_config(classifier), clips=3)
     assert pred.frame_count == 21 and pred.short is None and short_warning(pred) is None

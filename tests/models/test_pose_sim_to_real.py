@@ -14,17 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import real_media_dir, shared_model
+from conftest import real_clip, shared_model
 from vidaction.cli import main
 
 MOVENET = "movenet_singlepose_lightning_int8_4.tflite"
 
 
 def _jumping_jacks() -> Path:
-    p = real_media_dir() / "jumping_jacks.mp4"
-    if not p.is_file():
-        pytest.skip(f"no {p.name} in {real_media_dir()} (set VIDACTION_TEST_MEDIA)")
-    return p
+    return real_clip("jumping_jacks.mp4")
 
 
 @pytest.fixture(scope="module")

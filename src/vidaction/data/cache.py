@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import struct
 import threading
 import warnings
@@ -61,9 +62,48 @@ def encode_entry(arrays: Sequence[np.ndarray]) -> bytes:
     """The arrays as consecutive .npy records, then their CRC-32 and a magic tag."""
     buf = io.BytesIO()
     for a in arrays:
-        np.lib.format.write_array(buf, np.ascontiguousarray(a), allow_pickle=False)
+        np.lib.format.write_array(buf, np.asarray(a, order="C"), allow_pickle=False)
     payload = buf.getbuffer()
     return bytes(payload) + _TRAILER.pack(zlib.crc32(payload), _MAGIC)
+
+
+# The header numpy writes ("{'descr': '|u1', 'fortran_order': False, 'shape': (8, 32), }").
+_HEADER = re.compile(r"\{'descr': '([<>|=][a-z]\d+)', 'fortran_order': (True|False), "
+                     r"'shape': \(((?:\d+, )*\d*,?)\), \}\s*")
+_LENGTH = {(1, 0): struct.Struct("<H"), (2, 0): struct.Struct("<I")}
+_ast_lock = threading.Lock()
+
+
+def _array_header(head: memoryview) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran, dtype, header size) of one .npy record, without `ast`.
+
+    numpy parses the header with `ast.literal_eval`, and CPython 3.11 before 3.11.8 raises
+    "SystemError: AST constructor recursion depth mismatch" when two threads do that at
+    once (gh-106905); tf.data reads entries from several threads, and that error once
+    skipped a good video. So the header numpy writes is parsed here; any other form goes
+    through numpy's own parser, one thread at a time.
+    """
+    buf = io.BytesIO(head)
+    try:
+        version = np.lib.format.read_magic(buf)
+        length = _LENGTH.get(version)
+        if length is None:
+            raise ValueError(f"format version {version}")
+        start = buf.tell() + length.size
+        (n,) = length.unpack_from(head, buf.tell())
+        m = _HEADER.fullmatch(bytes(head[start:start + n]).decode("latin1"))
+        if m is not None:
+            shape = tuple(int(d) for d in m[3].replace(",", " ").split())
+            return shape, m[2] == "True", np.dtype(m[1]), start + n
+        buf.seek(0)
+        np.lib.format.read_magic(buf)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        with _ast_lock:
+            shape, fortran, dtype = read(buf)
+        return shape, fortran, dtype, buf.tell()
+    except Exception as e:  # noqa: BLE001 - numpy's parser raises SyntaxError, TokenError...
+        raise DamagedEntry(f"bad array header ({type(e).__name__}: {e})") from None
 
 
 def decode_entry(data: bytes | bytearray, count: int) -> list[np.ndarray]:
@@ -78,19 +118,10 @@ def decode_entry(data: bytes | bytearray, count: int) -> list[np.ndarray]:
         raise DamagedEntry("checksum mismatch")
     out, pos = [], 0
     for _ in range(count):
-        head = io.BytesIO(view[pos:pos + 4096])
-        try:
-            version = np.lib.format.read_magic(head)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f"format version {version}")
-            shape, fortran, dtype = read_header(head)
-        except (ValueError, SyntaxError, TypeError) as e:
-            raise DamagedEntry(f"bad array header ({e})") from None
+        shape, fortran, dtype, size = _array_header(view[pos:pos + 4096])
         if dtype.hasobject or fortran:
             raise DamagedEntry("unexpected array layout")
-        pos += head.tell()
+        pos += size
         n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if pos + n > len(view):
             raise DamagedEntry("shorter than its header says")
@@ -170,6 +201,9 @@ class CacheStore:
             return None
         except (DamagedEntry, OSError) as e:
             self._damaged(f, e)
+            return None
+        except Exception as e:  # noqa: BLE001 - a read that fails is a miss, not a lost video
+            self._damaged(f, DamagedEntry(f"{type(e).__name__}: {e}"))
             return None
         return arrays
 

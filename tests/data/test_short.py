@@ -107,3 +107,53 @@ def test_evaluate_loader_marks_short_videos(tmp_path):
     got = list(load_videos(paths, SamplingConfig(8, 15, size=32, short="loop"), clips=2))
     assert [g.short for g in got] == [True, False]
     assert all(g.clips.shape == (2, 8, 32, 32, 3) for g in got)
+
+
+class _Recording(_Fake):
+    """_Fake that keeps what it was fed."""
+
+    def __init__(self, drops_padding: bool = False):
+        self.fed = []
+        self.drops_padding = drops_padding
+
+    def predict_logits(self, clips):
+        self.fed.append(np.array(clips))
+        return super().predict_logits(clips)
+
+
+@pytest.mark.parametrize("mode", SHORT_MODES)
+def test_timeline_fills_a_video_shorter_than_one_window_as_short_says(mode, tmp_path, capsys):
+    from vidaction.infer.predict import _timeline_one
+
+    path = make_video(tmp_path / "short.mp4", 21)
+    cfg = SamplingConfig(6, 5, size=64, short=mode)  # a 26-frame window: 5 real frames
+    model = _Recording()
+    record, _, _ = _timeline_one(model, path, cfg, 6, 1, 2, tmp_path / "tl", False)
+    (clip,) = model.fed[0]
+    black = [int(f.max() == 0) for f in clip]
+    err = capsys.readouterr().err
+    assert record["short"] == mode and record["padded"] is True
+    assert f"{path}: 21 frames, shorter than the 26 one clip spans" in err
+    assert json.loads((tmp_path / "tl.json").read_text())["short"] == mode
+    ids = [frame_id(f[8:56]) for f, b in zip(clip, black, strict=True) if not b]
+    if mode == "pad":
+        assert black == [0, 0, 0, 0, 0, 1] and ids == [0, 5, 10, 15, 20]
+    elif mode == "loop":
+        assert black == [0] * 6 and ids == [0, 5, 10, 15, 20, 4]
+    else:
+        assert black == [0] * 6 and ids[0] == 0 and ids[-1] == 20
+
+
+def test_timeline_of_a_long_video_or_a_model_that_drops_padding_fills_nothing(tmp_path,
+                                                                              capsys):
+    from vidaction.infer.predict import _timeline_one
+
+    cfg = SamplingConfig(6, 5, size=64, short="pad")
+    record, _, _ = _timeline_one(_Recording(drops_padding=True), make_video(
+        tmp_path / "s.mp4", 21), cfg, 6, 1, 2, tmp_path / "a", False)
+    assert record["short"] is None
+    record, _, _ = _timeline_one(_Recording(), make_video(tmp_path / "l.mp4", 90),
+                                 SamplingConfig(6, 5, size=64, short="loop"), 6, 1, 2,
+                                 tmp_path / "b", False)
+    assert record["short"] is None and record["windows"] == 3
+    assert "warning" not in capsys.readouterr().err

@@ -80,12 +80,24 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
 
 def short_warning(pred: VideoPrediction) -> str | None:
     """One line for a video shorter than a clip: its verdict rests on filled frames."""
+    return short_line(pred.path, pred.frame_count, pred.span, pred.short)
+
+
+def short_line(path, frame_count: int, span: int, short: str | None) -> str | None:
+    """The line for a video of `frame_count` frames filled as `short` to `span` (None: not)."""
     from vidaction.data.sampling import SHORT_HELP
 
-    if pred.short is None:
+    if short is None:
         return None
-    return (f"{pred.path}: {plural(pred.frame_count, 'frame')}, shorter than the {pred.span} one "
-            f"clip spans; {SHORT_HELP[pred.short]} (--short loop|pad|stretch)")
+    return (f"{path}: {plural(frame_count, 'frame')}, shorter than the {span} one "
+            f"clip spans; {SHORT_HELP[short]} (--short loop|pad|stretch)")
+
+
+def _warn(line: str | None) -> None:
+    if line:
+        from vidaction.progress import write
+
+        write(f"vidaction: warning: {line}")
 
 
 def _predict_pose(predictor, path: str | os.PathLike, clips: int) -> VideoPrediction:
@@ -133,11 +145,7 @@ def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
               "width": pred.width, "height": pred.height,
               # shorter than one clip: frames were filled in (how: "short")
               "padded": pred.short is not None, "short": pred.short}
-    warn = short_warning(pred)
-    if warn:
-        from vidaction.progress import write
-
-        write(f"vidaction: warning: {warn}")
+    _warn(short_warning(pred))
     dur = pred.frame_count / pred.fps if pred.fps else 0.0
     text = [f"{path}  ({plural(pred.frame_count, 'frame')}, {dur:.2f} s, "
             f"{plural(pred.clips, 'clip')} averaged)", _fmt_top(top)]
@@ -190,7 +198,9 @@ def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smoot
               "frames": tl.frame_count, "fps": tl.fps, "duration_s": round(tl.duration, 3),
               "windows": len(tl.windows), "window": tl.window, "stride": tl.stride,
               "frame_step": tl.frame_step, "smooth": smooth, "timeline": tl.rows(),
-              "segments": tl.segments(), "files": [str(p) for p in written]}
+              "segments": tl.segments(), "files": [str(p) for p in written],
+              "padded": tl.short is not None, "short": tl.short}
+    _warn(short_line(path, tl.frame_count, (tl.window - 1) * tl.frame_step + 1, tl.short))
     text = [f"{path}  ({plural(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
             _fmt_table(tl.rows()),
             "  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%" for lab, p in top[:3]),

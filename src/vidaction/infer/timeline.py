@@ -7,7 +7,8 @@ frames is split into windows of `window` frames, one starting every `stride` sam
 window == stride (the default) gives consecutive, non-overlapping windows, the reference's
 "split into 8-frame samples". When the last full window stops short of the end, one more
 window aligned to the end is added, so the tail is labelled from real frames; a video shorter
-than one window gets a single window padded with black frames, as in training.
+than one window gets a single window, filled as `cfg.short` says (loop, pad or stretch), as
+`predict` fills a clip.
 
 Windows are read a chunk at a time with one open reader, so a long video is never held in
 memory.
@@ -21,12 +22,12 @@ import json
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from vidaction.data.sampling import SamplingConfig, read_index_sets
+from vidaction.data.sampling import SamplingConfig, clip_indices, read_index_sets
 from vidaction.io import VideoReader, VideoReadError
 from vidaction.models.scoring import check_finite_logits, softmax
 
@@ -93,6 +94,7 @@ class Timeline:
     raw: np.ndarray  # (windows, classes) probabilities per window
     probs: np.ndarray  # the same after smoothing: what labels come from
     thumbs: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    short: str | None = None  # shorter than one window: how it was filled (--short)
 
     def seconds(self, frame: float) -> float:
         return frame / self.fps
@@ -155,7 +157,7 @@ class Timeline:
                 "duration_s": round(self.duration, 3), "window": self.window,
                 "stride": self.stride, "frame_step": self.frame_step, "smooth": self.smooth,
                 "classes": self.classes, "rows": self.rows(), "segments": self.segments(),
-                "probs": np.round(self.probs, 5).tolist(),
+                "short": self.short, "probs": np.round(self.probs, 5).tolist(),
                 "raw_probs": np.round(self.raw, 5).tolist()}
 
 
@@ -180,6 +182,7 @@ def compute_timeline(
         fps = r.info.fps if r.info.fps > 0 else 25.0
         cfg = cfg.at_rate(r.info.fps)  # --fps: this video's own frame step
         windows = plan_windows(r.frame_count, cfg.n_frames, stride, cfg.frame_step)
+        windows, short = _fill_short(windows, r.frame_count, cfg, predictor)
         logits = []
         bar = progress_bar(total=len(windows), desc=Path(path).name[:30], unit="window",
                            enabled=progress)
@@ -195,7 +198,21 @@ def compute_timeline(
         frame_count = r.frame_count
     raw = softmax(np.concatenate(logits, axis=0))
     return Timeline(str(path), list(predictor.classes), fps, frame_count, cfg.n_frames, stride,
-                    cfg.frame_step, smooth, windows, raw, moving_average(raw, smooth), thumbs)
+                    cfg.frame_step, smooth, windows, raw, moving_average(raw, smooth), thumbs,
+                    short)
+
+
+def _fill_short(windows: list[Window], frame_count: int, cfg: SamplingConfig,
+                predictor) -> tuple[list[Window], str | None]:
+    """A video shorter than one window: its one window filled as cfg.short says, and how
+    (None when nothing was filled, as for a stream model that leaves black frames out)."""
+    if len(windows) != 1 or windows[0].mask.all():
+        return windows, None
+    w = windows[0]
+    if cfg.short == "pad":
+        return windows, None if getattr(predictor, "drops_padding", False) else "pad"
+    idx, mask = clip_indices(0, frame_count, cfg)
+    return [replace(w, indices=idx, mask=mask)], cfg.short
 
 
 def _pose_timeline(predictor, path, window: int, stride: int, smooth: int,

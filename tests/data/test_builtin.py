@@ -44,37 +44,15 @@ def _quiet(class_name: str, seed: int = 3):
                    distractor="none", occluder=False, noise=0.0, blur=0.0)
 
 
-def test_same_seed_gives_the_same_dataset_other_seed_differs(tmp_path):
-    """Same seed: the same pictures, joints and manifest. The pictures are compared as
-    rendered and as decoded, not as MP4 bytes: libx264 (threads=1, explicit timestamps)
-    still encodes the same frames slightly differently now and then (measured: about one
-    render in three, at 42ed50c too)."""
-    from vidaction.data.builtin import render_clip
-    from vidaction.data.builtin.render import sample_actor, sample_params
-    from vidaction.io import VideoReader
-
+def test_same_seed_gives_identical_bytes_other_seed_differs(tmp_path):
+    """Same seed: the same files, byte for byte, videos included (the writer zeroes the row
+    padding libx264 reads; left uninitialised it changed about one render in three)."""
     kw = dict(SMALL, classes=["clap", "sit_down"], clips_per_class=3)
     roots = [render_dataset(tmp_path / n, seed=s, **kw) for n, s in (("a", 11), ("b", 11),
                                                                        ("c", 12))]
     a, b, c = (_hashes(r) for r in roots)
     videos = [k for k in a if k.endswith(".mp4")]
-    assert len(videos) == 6 and set(a) == set(b)
-    assert all(a[k] == b[k] for k in a if not k.endswith(".mp4"))  # joints, manifest
-    for k in videos:
-        fa, fb, fc = (np.stack(list(VideoReader(r / k).iter_frames())).astype(int)
-                      for r in roots)
-        assert fa.shape == fb.shape
-        same, other = np.abs(fa - fb).mean(), np.abs(fa - fc).mean()
-        # encoder noise only: a level or so on average (1.18 seen), a tenth or less of what another
-        # seed changes (single pixels can differ by 30 levels where x264 decided otherwise)
-        assert same < 3.0 and same * 10 < other, (k, same, other)
-    manifest = json.loads((roots[0] / "manifest.json").read_text())
-    for clip in manifest["clips"][:2]:  # the renderer itself is exact
-        actor = sample_actor(11, clip["actor"])
-        frames = [render_clip(clip["class"], sample_params(clip["class"], clip["seed"], actor,
-                                                           "full"), 64, 15)[0]
-                  for _ in range(2)]
-        assert np.array_equal(*frames)
+    assert len(videos) == 6 and a == b
     assert set(videos) <= set(c)  # same names (actor, index), different pictures
     assert all(a[k] != c[k] for k in videos)
     assert a["manifest.json"] != c["manifest.json"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vidaction.errors import VidactionError
@@ -150,3 +151,34 @@ def test_reasons_in_words():
     FakeTFError.__module__ = "tensorflow.python.framework.errors_impl"
     assert os_reason(FakeTFError()) == "No space left on device"
     assert writer.is_write_failure(FakeTFError()) and not writer.is_write_failure(ValueError())
+
+
+def test_row_padding_is_zeroed_and_the_picture_kept():
+    import av
+
+    from vidaction.io.writer import _zero_row_padding
+
+    rgb = np.random.default_rng(0).integers(0, 255, (60, 100, 3), dtype=np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    for plane in frame.planes:  # what FFmpeg may leave there
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        assert plane.line_size > plane.width
+        rows[:, plane.width:] = 0xAB
+    visible = frame.to_ndarray().copy()
+    _zero_row_padding(frame)
+    for plane in frame.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        assert not rows[:, plane.width:].any()
+    np.testing.assert_array_equal(frame.to_ndarray(), visible)
+
+
+def test_the_same_frames_encode_to_the_same_bytes(tmp_path):
+    import hashlib
+
+    from vidaction.io import write_video
+
+    base = np.random.default_rng(0).integers(0, 255, (60, 100, 3), dtype=np.uint8)
+    frames = [np.roll(base, k, axis=1) for k in range(30)]
+    digests = {hashlib.sha1(write_video(tmp_path / f"{i}.mp4", frames, fps=25).read_bytes())
+               .hexdigest() for i in range(40)}
+    assert len(digests) == 1  # padding left uninitialised: several distinct files

@@ -344,8 +344,8 @@ def write_video(
                 rgba = arr.shape[2] == 4
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(arr),
                                                    format="rgba" if rgba else "rgb24")
-                # Explicit timestamps: left unset, FFmpeg guesses them, and x264's rate
-                # control (which reads them) made the same frames encode differently.
+                frame = _zero_row_padding(frame.reformat(format=pix_fmt))
+                # Explicit timestamps: one per frame at the stream's rate, not FFmpeg's guess.
                 frame.pts, frame.time_base = index, 1 / rate
                 for packet in stream.encode(frame):
                     container.mux(packet)
@@ -356,6 +356,24 @@ def write_video(
         finally:
             container.close()
     return path
+
+
+def _zero_row_padding(frame):
+    """The frame with the bytes after each row's last pixel (line_size > row) set to 0.
+
+    FFmpeg leaves them uninitialised and libx264 reads some of them, so the same frames
+    encoded to different bytes (one video in three at widths like 100). Zeroed, the same
+    frames always give the same file. 8-bit formats only; others are left as they are.
+    """
+    fmt = frame.format
+    if any(c.bits != 8 for c in fmt.components):
+        return frame
+    per_pixel = 1 if fmt.is_planar else len(fmt.components)
+    for plane in frame.planes:
+        row = plane.width * per_pixel
+        if plane.line_size > row:
+            np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:, row:] = 0
+    return frame
 
 
 def _format_for(path: Path) -> str | None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import vidaction
 
 SRC = Path(vidaction.__file__).parent
-# bottom to top; modules at the package root other than cli/demo are shared helpers
+# bottom to top; modules at the package root other than TOP are shared helpers
 STAGES = ["io", "data", "models", "train", "evaluate", "infer", "export"]
-TOP = {"cli", "demo", "__main__"}  # may import everything
+TOP = {"cli", "cli_parser", "demo", "__main__"}  # may import everything
 FACADE = "__init__"  # vidaction/__init__.py: the public `vidaction.load_run`, imported lazily
 
 

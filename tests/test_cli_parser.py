@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 
-from vidaction import cli
+from vidaction import cli, cli_parser
 
 
 def _all_parsers():
-    return list(cli._parsers(cli.build_parser()))
+    return list(cli_parser._parsers(cli_parser.build_parser()))
 
 
 def _options(parser):
@@ -108,3 +108,8 @@ def test_train_takes_the_split_fractions_data_check_shows():
     a = cli.build_parser().parse_args(["train", "--data", "d", "--out", "r",
                                        "--val-fraction", "0.1", "--test-fraction", "0.3"])
     assert (a.val_fraction, a.test_fraction) == (0.1, 0.3)
+
+
+def test_every_verb_the_parser_knows_is_a_command_cli_runs():
+    named = {p.get_default("func") for p in _all_parsers()} - {None}
+    assert named == set(cli.COMMANDS)

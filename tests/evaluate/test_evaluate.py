@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,3 +266,31 @@ def test_force_into_a_folder_with_other_files_keeps_them(trained, tmp_path):
     assert {p.name for p in out.iterdir()} == {"notes.txt", *OUTPUTS}
     assert (out / "curves.png").read_bytes() != b"a stale picture"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_a_grown_class_folder_dataset_keeps_the_runs_test_split(tmp_path, capsys):
+    """ROOT/<class>/<video> is split by a seeded draw; videos added after training would
+    redraw it. The run's split.json keeps every clip where the run put it."""
+    from vidaction.train import TrainConfig, train
+
+    data = render_dataset(tmp_path / "r", progress=False, **{**TINY, "clips_per_class": 8})
+    flat = tmp_path / "flat"
+    for f in sorted(data.glob("*/*/*.mp4")):  # <split>/<class>/<video> -> <class>/<video>
+        (flat / f.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(f, flat / f.parent.name / f.name)
+    run = train(TrainConfig(data=str(flat), out=str(tmp_path / "run"), model="rgb-diff",
+                            epochs=1, batch_size=4, frames=4, frame_step=3, size=32),
+                progress=False)
+    record = json.loads((run / "split.json").read_text())
+    seen = set(record["files"]["train"]) | set(record["files"]["val"])
+    assert record["files"]["test"] and not seen & set(record["files"]["test"])
+
+    more = render_dataset(tmp_path / "more", progress=False, **{**TINY, "seed": 9})
+    for f in sorted(more.glob("*/*/*.mp4")):
+        shutil.copy(f, flat / f.parent.name / f"new_{f.name}")
+    assert main(["evaluate", str(run), "--out", str(tmp_path / "ev")]) == 0
+    tested = {str(Path(r["path"]).relative_to(flat)) for r in
+              csv.DictReader((tmp_path / "ev" / "predictions.csv").open())}
+    assert set(record["files"]["test"]) <= tested and not tested & seen
+    assert any(t.split("/")[-1].startswith("new_") for t in tested)  # new videos are tested
+    assert "the dataset changed since training" in capsys.readouterr().err

@@ -81,14 +81,26 @@ def _publish(tmp: Path, out: Path) -> None:
         os.replace(tmp / name, out / name)
 
 
-def eval_clips(config: dict, data: str | os.PathLike, split: str) -> tuple[list, object]:
+def eval_clips(config: dict, data: str | os.PathLike, split: str,
+               run: str | os.PathLike | None = None) -> tuple[list, object]:
     """The videos of `split`, loaded the way the run loaded its data (same fractions and
-    seed, so a ROOT/<class>/ layout gives the same test split); (clips, dataset)."""
+    seed, so a ROOT/<class>/ layout gives the same test split); (clips, dataset). With the
+    run's split record (RUN/split.json), a video the run trained on, or one of an actor it
+    trained on, is never in its test split, however the dataset has grown."""
     from vidaction.data.sources import load_dataset
+    from vidaction.data.split_record import apply_split_record, read_split_record
 
     tc = config.get("train", {})
     ds = load_dataset(data, tc.get("val_fraction", 0.2), tc.get("test_fraction", 0.2),
                       tc.get("seed", 0), write_classes_file=False)
+    record = read_split_record(run) if run is not None else None
+    if record is not None:
+        applied = apply_split_record(ds, record)
+        ds = applied.dataset
+        if applied.note():
+            from vidaction.progress import write
+
+            write(f"vidaction: {applied.note()}")
     if split in SEEN_SPLITS:
         # what training used: a missing val split is carved from train there
         from vidaction.train.fit import TrainConfig, _splits
@@ -176,7 +188,7 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
             raise UserError(f"{recorded}: the run's dataset folder is not there{beside}; "
                             "pass --data")
     data = Path(data)
-    videos, ds = eval_clips(config, data, split)
+    videos, ds = eval_clips(config, data, split, run)
     if not videos:
         raise UserError(f"{data}: no videos in the {split} split "
                         f"(splits found: {', '.join(ds.splits) or 'none'})")

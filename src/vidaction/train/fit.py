@@ -27,6 +27,8 @@ import vidaction
 from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, DatasetError, load_dataset, stratified_split
+from vidaction.data.split_record import FILE as SPLIT_FILE
+from vidaction.data.split_record import apply_split_record, read_split_record, split_record
 from vidaction.errors import UserError, VidactionError
 from vidaction.io.writer import write_atomic
 from vidaction.models.factory import (
@@ -461,6 +463,8 @@ def _write_config(out: Path, cfg: TrainConfig, ds: Dataset, info, frames: int, s
         **({"pose": _pose_section(cfg, frames)} if info.inputs == "keypoints" else {}),
     })
     write_classes(out / "classes.txt", ds.classes)
+    # which video went where: a dataset that grows keeps this run's split (data.split_record)
+    write_json(out / SPLIT_FILE, split_record(ds, train_clips, val_clips))
 
 
 def train(cfg: TrainConfig, resume: bool = False, force: bool = False,
@@ -597,6 +601,12 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     if resume:  # the run's class ids, whatever order the dataset lists them in today
         ds = run_dataset(ds, out, run_config)
+        record = read_split_record(out)  # and its split, whatever was added since
+        if record is not None:
+            applied = apply_split_record(ds, record)
+            ds = applied.dataset
+            if applied.note():
+                print(applied.note())
     train_clips, val_clips, note = _splits(ds, cfg)
     augment = None
     if cfg.augment and info.inputs != "keypoints":  # skeleton runs: train.pose augments

@@ -138,6 +138,7 @@ def each_input(items: Sequence[Input], work: Callable[[Input], tuple[dict, list[
             print(f"vidaction: error: {msg}", file=stderr, flush=True)
             if as_json:
                 print(json.dumps({"path": str(it.path), "error": msg}), file=stdout, flush=True)
+            bar.set_postfix_str(f"{failed} failed", refresh=False)  # "5/5 videos, 3 failed"
         else:
             bar.clear()
             print(json.dumps(record) if as_json else "\n".join(text), file=stdout, flush=True)

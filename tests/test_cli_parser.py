@@ -113,3 +113,75 @@ def test_train_takes_the_split_fractions_data_check_shows():
 def test_every_verb_the_parser_knows_is_a_command_cli_runs():
     named = {p.get_default("func") for p in _all_parsers()} - {None}
     assert named == set(cli.COMMANDS)
+
+
+def _refused(argv: list[str], capsys) -> str:
+    """The one stderr line of an argument error (exit status 2, nothing on stdout)."""
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and not out, (argv, e.value.code, out)
+    lines = err.splitlines()
+    assert len(lines) == 1, (argv, err)
+    return lines[0]
+
+
+TRAIN = ["train", "--data", "d", "--out", "r"]
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (TRAIN + ["--epochs", "-1"], "vidaction train: error: argument --epochs: must be at "
+     "least 1, got -1 (vidaction train --help lists the flags)"),
+    (TRAIN + ["--batch-size", "0"], "vidaction train: error: argument --batch-size: must be "
+     "at least 1, got 0 (vidaction train --help lists the flags)"),
+    (TRAIN + ["--lr", "abc"], "vidaction train: error: argument --lr: not a number: 'abc' "
+     "(vidaction train --help lists the flags)"),
+    (TRAIN + ["--epochs", "abc"], "vidaction train: error: argument --epochs: invalid whole "
+     "number: 'abc' (vidaction train --help lists the flags)"),
+    (["predcit", "run", "x.mp4"], "vidaction: error: argument COMMAND: invalid choice: "
+     "'predcit' (did you mean predict?)"),
+    (["Train", "--out", "r"], "vidaction: error: argument COMMAND: invalid choice: 'Train' "
+     "(did you mean train?)"),
+    (["data", "chek", "x"], "vidaction data: error: argument SUBCOMMAND: invalid choice: "
+     "'chek' (did you mean check?)"),
+    (["predict", "run", "x.mp4", "--short", "lop"], "vidaction predict: error: argument "
+     "--short: invalid choice: 'lop' (did you mean loop?)"),
+    (TRAIN + ["--modle", "rgb-diff"], "vidaction train: error: unrecognized arguments: "
+     "--modle rgb-diff (did you mean --model?)"),
+    (TRAIN + ["--modle=rgb-diff"], "vidaction train: error: unrecognized arguments: "
+     "--modle=rgb-diff (did you mean --model?)"),
+    (["data", "check", "x", "--jsno"], "vidaction data check: error: unrecognized "
+     "arguments: --jsno (did you mean --json?)"),
+    (TRAIN + ["--progress"], "vidaction train: error: unrecognized arguments: --progress "
+     "(did you mean vidaction --progress train ...?)"),
+    (TRAIN + ["extra"], "vidaction train: error: unrecognized arguments: extra (vidaction "
+     "train --help lists the flags)"),
+    (["train", "--data", "d"], "vidaction train: error: the following arguments are "
+     "required: --out (vidaction train --help lists the flags)"),
+    ([], "vidaction: error: the following arguments are required: COMMAND (vidaction "
+     "--help lists the commands)"),
+])
+def test_an_argument_error_is_one_line_from_the_verb_it_belongs_to(argv, line, capsys):
+    assert _refused(argv, capsys) == line
+
+
+def test_a_verb_near_none_lists_them_all(capsys):
+    line = _refused(["xyz"], capsys)
+    assert line.startswith("vidaction: error: argument COMMAND: invalid choice: 'xyz' "
+                           "(choose from ")
+    assert "'predict'" in line and "did you mean" not in line
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["data", "check", "-h"],
+                                  ["--version"]])
+def test_help_and_version_still_print_in_full(argv, capsys):
+    from vidaction import __version__
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 0 and not err
+    if argv == ["--version"]:
+        assert out == f"vidaction {__version__}\n"
+    else:
+        assert out.startswith("usage: vidaction") and len(out.splitlines()) > 10

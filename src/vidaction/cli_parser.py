@@ -8,6 +8,7 @@ answers at once. Each verb's parser names its command (`func`); `cli.COMMANDS` r
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from vidaction import __version__
 
@@ -44,15 +45,91 @@ def _non_negative(v: str) -> int:
 
 
 def _positive(v: str) -> int:
-    n = int(v)
+    try:
+        n = int(v)
+    except ValueError:  # argparse would say "invalid _positive value"
+        raise argparse.ArgumentTypeError(f"invalid whole number: {v!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
     return n
 
 
+class Parser(argparse.ArgumentParser):
+    """Every argument error as one line, exit status 2: the verb's own prog, argparse's
+    reason and, where a near name exists, the name meant (a verb, a choice, a flag); else
+    where the flags are listed. The usage block above it hid the reason (20 lines)."""
+
+    def error(self, message: str) -> NoReturn:
+        message = " ".join(message.split())  # one line, whatever argparse joined
+        if "(did you mean " not in message and "(choose from " not in message:
+            what = "commands" if _subcommands(self) else "flags"
+            message += f" ({self.prog} --help lists the {what})"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def _check_value(self, action: argparse.Action, value) -> None:
+        """An invalid choice (a verb, `--short lop`) names the nearest one instead of
+        listing them all."""
+        from vidaction.names import did_you_mean
+
+        choices = action.choices
+        if choices is not None and not isinstance(choices, str) and value not in choices:
+            hint = did_you_mean(str(value), map(str, choices))
+            if hint:
+                raise argparse.ArgumentError(action, f"invalid choice: {value!r}{hint}")
+        super()._check_value(action, value)
+
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's
+        """Arguments no parser took are reported by the verb they were typed to (argparse
+        has the top parser report them), with the verb's flag meant."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            chain = _selected(self, ns)
+            owner = chain[-1]
+            owner.error(f"unrecognized arguments: {' '.join(extras)}"
+                        + _unrecognized_hint(extras, chain))
+        return ns
+
+
+def _subcommands(p: argparse.ArgumentParser) -> argparse._SubParsersAction | None:
+    return next((a for a in p._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def _selected(p: argparse.ArgumentParser, ns: argparse.Namespace) -> list:
+    """The parsers a command line went through: vidaction, vidaction data, ... check."""
+    chain = [p]
+    while (sub := _subcommands(chain[-1])) is not None:
+        child = sub.choices.get(getattr(ns, sub.dest, None) or "")
+        if child is None:
+            break
+        chain.append(child)
+    return chain
+
+
+def _unrecognized_hint(extras: list[str], chain: list) -> str:
+    """" (did you mean --model?)" for the first unknown flag near one of the verb's own;
+    a flag of a parser above it (`train ... --progress`) is shown where it goes."""
+    from vidaction.names import did_you_mean
+
+    owner = chain[-1]
+    own = [s for a in owner._actions for s in a.option_strings if s.startswith("--")]
+    for token in extras:
+        if not token.startswith("--"):
+            continue
+        flag = token.split("=", 1)[0]
+        for above in chain[:-1]:
+            if flag in above._option_string_actions:
+                verb = owner.prog[len(above.prog):].strip()
+                return f" (did you mean {above.prog} {flag} {verb} ...?)"
+        if flag in own:  # typed twice over, after `--`: nothing nearer to offer
+            continue
+        hint = did_you_mean(flag, own)
+        if hint:
+            return hint
+    return ""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="vidaction",
         description="Human action recognition in video: train, evaluate honestly, predict.",
     )
@@ -63,11 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true",
                    help="draw progress bars even when stderr is not a terminal (by default "
                         "a log or pipe gets one line per finished step instead)")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                           parser_class=Parser)
 
     data = sub.add_parser("data", help="datasets: check a folder, render the built-in set",
                           description="Work with datasets.")
-    dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True,
+                               parser_class=Parser)
     chk = dsub.add_parser(
         "check", help="count clips per class and split; list unreadable files",
         description="Count clips per class and split and list every unreadable file with "

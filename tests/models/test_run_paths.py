@@ -86,3 +86,24 @@ def test_evaluate_and_predict_after_moving_run_and_data(data, tmp_path, monkeypa
                  "--no-progress"]) == 0, capsys.readouterr().err
     recorded = json.loads((moved / "run" / "config.json").read_text())["train"]
     assert recorded["data"] == str(moved / "data") and recorded["data_from_run"] == "../data"
+
+
+def test_a_bare_name_near_a_pretrained_one_is_told_it(tmp_path, monkeypatch):
+    from vidaction.models.predictor import check_predictor_path
+
+    monkeypatch.chdir(tmp_path)
+    for typed in ("kinetic600", "Kinetics600"):
+        with pytest.raises(RunError, match=rf"^{typed}: no such run folder \(did you mean "
+                                           r"kinetics600\?\)$"):
+            check_predictor_path(typed)
+    # far from every name, a path rather than a name, or a command without such names
+    for typed, names in [("zzz", ["kinetics600"]), ("runs/kinetic600", ["kinetics600"]),
+                         ("kinetic600", [])]:
+        with pytest.raises(RunError, match=r"no such run folder$"):
+            check_run_folder(Path(typed), names=names)
+    # a real folder of that name is what it is, whatever names are near
+    (tmp_path / "kinetic600").mkdir()
+    with pytest.raises(RunError, match="is not a run folder"):
+        check_predictor_path("kinetic600")
+    (tmp_path / "kinetic600" / "config.json").write_text("{}")
+    check_predictor_path("kinetic600")

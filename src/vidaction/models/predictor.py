@@ -38,7 +38,7 @@ def load_predictor(path: str | os.PathLike, weights: str | os.PathLike | None = 
 def check_predictor_path(path: str | os.PathLike) -> None:
     """What load_predictor would refuse about `path` itself (no such .tflite, a folder that
     is not a run), in milliseconds: before a command says it is loading (seconds)."""
-    from vidaction.models.kinetics import is_pretrained_name
+    from vidaction.models.kinetics import CLASSIFIERS, is_pretrained_name
     from vidaction.models.run import check_run_folder
 
     if is_pretrained_name(path):
@@ -48,7 +48,7 @@ def check_predictor_path(path: str | os.PathLike) -> None:
         if not path.is_file():
             raise UserError(f"{path}: no such TFLite file")
         return
-    check_run_folder(path)
+    check_run_folder(path, names=CLASSIFIERS)  # kinetic600: did you mean kinetics600?
 
 
 def sampling_config(predictor) -> SamplingConfig:

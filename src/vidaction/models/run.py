@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,12 +75,19 @@ def load_run(path: str | os.PathLike) -> Run:
     return Run(path, load_model(path / "model"), classes, config)
 
 
-def check_run_folder(path: Path) -> None:
+def check_run_folder(path: str | os.PathLike, names: Iterable[str] = ()) -> None:
     """A folder with a config.json, else one line saying what it is instead: a folder
-    holding runs (`demo-output` holds its run in demo-output/run) names them."""
+    holding runs (`demo-output` holds its run in demo-output/run) names them. `names`:
+    what the command also takes in place of a run (predict's `kinetics600`); a bare name
+    that is no folder but near one of them (kinetic600, Kinetics600) is told that one."""
     path = Path(path)
     if not path.is_dir():
-        raise RunError(f"{path}: no such run folder")
+        hint = ""
+        if len(path.parts) == 1:  # a bare name (runs/x is a path: no name to suggest)
+            from vidaction.names import did_you_mean
+
+            hint = did_you_mean(str(path), names)
+        raise RunError(f"{path}: no such run folder{hint}")
     if (path / "config.json").is_file():
         return
     runs = _runs_inside(path)

@@ -113,10 +113,10 @@ def test_write_errors_are_one_line_naming_the_file(monkeypatch, capsys):
          "vidaction: error: only 17376 of 20480 bytes written (no space left on device?)"),
     ]
     for exc, want in cases:
-        monkeypatch.setattr(cli, "_cmd_models", boom(exc))
+        monkeypatch.setitem(cli.COMMANDS, "models", boom(exc))
         assert main(["models"]) == 1
         assert capsys.readouterr().err.strip() == want
-    monkeypatch.setattr(cli, "_cmd_models", boom(tf.errors.InvalidArgumentError(
+    monkeypatch.setitem(cli.COMMANDS, "models", boom(tf.errors.InvalidArgumentError(
         None, None, "a bug: shapes differ")))
     with pytest.raises(tf.errors.InvalidArgumentError):  # not an I/O error: the traceback
         main(["models"])

@@ -16,6 +16,7 @@ def test_demo_runs_every_stage_end_to_end(tmp_path, capsys):
                                                                   "stand_up"]
     assert (out / "preview.png").stat().st_size > 1000
     assert "all files readable" in text
+    assert "shorter than one clip" not in text  # checked with the clips the demo trains on
     ev = out / "run" / "eval" / "test"
     for name in ("metrics.json", "predictions.csv", "confusion_matrix.png", "curves.png",
                  "report.html"):

@@ -34,6 +34,7 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
     tiny set)."""
     from vidaction.data.builtin import preview_dataset, render_dataset
     from vidaction.data.check import check_dataset, format_report
+    from vidaction.data.sampling import SamplingConfig
     from vidaction.evaluate.run import evaluate_run, format_summary
     from vidaction.infer.overlay import overlay_video
     from vidaction.infer.predict import predict_video
@@ -55,7 +56,11 @@ def run_demo(out: Path, force: bool = False, progress: bool = True,
     stamp["data"] = time.perf_counter() - t0
 
     print("[2/6] checking every file", flush=True)
-    report = check_dataset(data_dir, progress=progress)
+    tr = {**DEMO_TRAIN, **(train or {})}  # "shorter than one clip" means the clips trained on
+    report = check_dataset(data_dir, progress=progress,
+                           sampling=SamplingConfig(n_frames=tr["frames"],
+                                                   frame_step=tr["frame_step"],
+                                                   size=tr["size"]))
     print(format_report(report))
     sheet = preview_dataset(data_dir, out / "preview.png")
 

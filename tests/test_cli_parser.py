@@ -185,3 +185,8 @@ def test_help_and_version_still_print_in_full(argv, capsys):
         assert out == f"vidaction {__version__}\n"
     else:
         assert out.startswith("usage: vidaction") and len(out.splitlines()) > 10
+
+
+def test_a_default_of_zero_is_shown():
+    text = next(p for p in _all_parsers() if p.prog == "vidaction data builtin").format_help()
+    assert "same dataset) (default: 0)" in " ".join(text.split())

@@ -590,7 +590,7 @@ class _Help(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if (not action.option_strings or "default" in text
-                or action.default in (None, False, argparse.SUPPRESS)):
+                or any(action.default is v for v in (None, False, argparse.SUPPRESS))):
             return text
         return f"{text} (default: %(default)s)"
 

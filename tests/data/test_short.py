@@ -70,12 +70,13 @@ def test_predict_warns_and_marks_a_short_video(tmp_path, capsys):
     record, text, _ = _predict_one(_Fake(), short, cfg, 3, 2)
     err = capsys.readouterr().err
     assert record["padded"] is True and record["short"] == "pad"
+    assert record["clips"] == 1 and "1 clip averaged" in text[0]  # not 3 copies of one clip
     assert f"vidaction: warning: {short}: 21 frames, shorter than the 106 one clip spans; " \
            "padded with black frames" in err
     json.dumps(record)
     long = make_video(tmp_path / "long.mp4", 110)
     record, _, _ = _predict_one(_Fake(), long, cfg, 3, 2)
-    assert record["padded"] is False and record["short"] is None
+    assert record["padded"] is False and record["short"] is None and record["clips"] == 3
     assert "warning" not in capsys.readouterr().err
 
 

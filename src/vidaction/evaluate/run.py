@@ -270,7 +270,7 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
         from vidaction.data.sampling import SHORT_HELP
 
         note = (f"{len(short_videos)} of {len(rows)} videos are shorter than one clip "
-                f"({sampling.span} frames), {SHORT_HELP[sampling.short]} (--short), e.g. "
+                f"({sampling.span} frames), each {SHORT_HELP[sampling.short]} (--short), e.g. "
                 f"{short_videos[0]}")
         metrics["warnings"] = [*metrics.get("warnings", []), note]
         warnings.warn(note, stacklevel=2)

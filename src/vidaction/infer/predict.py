@@ -66,6 +66,8 @@ def predict_video(predictor, path: str | os.PathLike, cfg: SamplingConfig,
             raise VideoReadError(path, f"truncated: {r.truncated}")
         cfg = cfg.at_rate(r.info.fps)  # --fps: this video's own frame step
         starts = eval_starts(r.frame_count, cfg, clips)
+        if len(set(starts)) == 1:  # a video no longer than one clip: one clip, not 3 copies
+            starts = starts[:1]
         batch, _ = read_clips(r, starts, cfg)
         info = r.info
     logits = np.asarray(predictor.predict_logits(batch))

@@ -38,13 +38,31 @@ def test_no_bar_off_a_terminal_one_line_when_done():
 def test_iterable_and_disabled_and_no_summary():
     out = io.StringIO()
     assert list(progress.bar(range(4), desc="x", file=out)) == [0, 1, 2, 3]
-    assert out.getvalue().startswith("x: 4/4 its in ")
+    assert out.getvalue().startswith("x: 4/4 in ")  # no unit given: no "its"
     quiet = io.StringIO()
     with progress.bar(total=2, enabled=False, file=quiet) as b:
         b.update(2)
     with progress.bar(total=2, summary=False, file=quiet) as b:
         b.update(2)
     assert quiet.getvalue() == ""
+
+
+def test_the_line_says_the_unit_in_english_or_none():
+    def line(**kw):
+        out = io.StringIO()
+        with progress.bar(file=out, **kw) as b:
+            b.update(kw.get("total") or 1)
+        return out.getvalue().split(" in ")[0]
+
+    # the int8 export's calibration bar passes no unit: tqdm's "it" must not leak
+    assert line(total=24, desc="calibration clips") == "calibration clips: 24/24"
+    assert line(total=24, desc="c", unit="it") == "c: 24/24"
+    assert line(total=1, desc="checking", unit="file") == "checking: 1/1 file"
+    assert line(total=3, desc="fit", unit="batch") == "fit: 3/3 batches"
+    assert line(desc="stream", unit="frame") == "stream: 1 frame"
+    assert [progress.counted(n, "video") for n in (0, 1, 2)] == ["0 videos", "1 video",
+                                                                  "2 videos"]
+    assert progress.plural(2, "class") == "classes" and progress.plural(1, "class") == "class"
 
 
 def test_a_terminal_gets_a_bar_and_force_draws_one_anywhere():

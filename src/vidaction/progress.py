@@ -69,6 +69,19 @@ def warning_hook(message, category=None, filename=None, lineno=None, file=None,
     write(f"vidaction: warning: {message}")
 
 
+def plural(n: float, word: str) -> str:
+    """`word` as it reads after the number `n`: clip, clips; batch, batches. Here, at the
+    root, so that every layer (data/ included) can say "1 video" rather than "1 videos"."""
+    if n == 1 or not word:
+        return word
+    return word + ("es" if word.endswith(("s", "x", "z", "ch", "sh")) else "s")
+
+
+def counted(n: float, word: str) -> str:
+    """'1 video', '3 videos'."""
+    return f"{n:g} {plural(n, word)}"
+
+
 def _amount(n: float, unit: str, scale: bool) -> str:
     if scale and unit == "B":
         for size, name in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
@@ -108,7 +121,9 @@ class LineProgress:
     def _line(self) -> str:
         done = _amount(self.n, self.unit, self.scale)
         of = f"/{_amount(self.total, self.unit, self.scale)}" if self.total else ""
-        unit = "" if self.scale and self.unit == "B" else f" {self.unit}{'s' * (self.n != 1)}"
+        # tqdm's default unit "it" is a bar's, not a word: "24/24 in 0.3 s", never "its"
+        bare = (self.scale and self.unit == "B") or self.unit in ("", "it")
+        unit = "" if bare else f" {plural(self.total or self.n, self.unit)}"  # 1/3 files
         head = f"{self.desc}: " if self.desc else ""
         tail = f", {self.postfix}" if self.postfix else ""
         return f"{head}{done}{of}{unit} in {time.monotonic() - self.start:.1f} s{tail}"

@@ -79,6 +79,19 @@ def test_check_on_a_flat_folder_of_videos_asks_for_class_folders(tmp_path):
     assert "ROOT/<class>/<video>" in r.stderr
 
 
+def test_check_report_counts_read_in_english(tmp_path):
+    from vidaction.data.check import check_dataset, format_report
+
+    make_video(tmp_path / "clap" / "0.mp4", 10)  # one class, one video, under one clip
+    text = format_report(check_dataset(tmp_path, progress=False))
+    assert f"{tmp_path}  (class-folders, 1 class, 1 file)" in text
+    assert "1 of 1 readable video is shorter than one clip" in text
+    make_video(tmp_path / "wave" / "0.mp4", 10)
+    text = format_report(check_dataset(tmp_path, progress=False))
+    assert "(class-folders, 2 classes, 2 files)" in text
+    assert "2 of 2 readable videos are shorter than one clip" in text
+
+
 def test_check_missing_folder_is_one_line(tmp_path):
     r = _run("data", "check", str(tmp_path / "nope"))
     assert r.returncode == 1

@@ -126,7 +126,8 @@ def test_stream_a_file_prints_changes_and_resets(stream_run, tmp_path):
                  on_change=seen.append)
     assert (res.frames, res.steps, res.resets) == (24, 24, 2)
     assert not res.end.lost and "after 24 frames" in res.end.message
-    assert seen and seen == res.changes and seen[0].frame == 0
+    assert res.warmup == 2  # max(2, 8 // 4): the first label once two frames are in
+    assert seen and seen == res.changes and seen[0].frame == 1
     assert all(0 < c.probability <= 1 and c.label in CLASSES for c in seen)
     assert [c.time for c in seen] == [c.frame / 25 for c in seen]
 
@@ -367,3 +368,100 @@ def test_stream_cli_takes_a_positional_video_and_frame_step(stream_run, tmp_path
                  "--no-progress"]) == 0
     err = capsys.readouterr().err
     assert "--every is deprecated; use --frame-step" in err and "3 frames through" in err
+
+
+# --------------------------------------------------------------------------- warm-up (fakes)
+
+
+class ScriptedStreamer:
+    """Top-1 class per step from `script` (indices into CLASSES); counts its resets."""
+
+    def __init__(self, script):
+        self.script, self.n, self.resets = list(script), 0, 0
+
+    def reset(self):
+        self.resets += 1
+
+    def step(self, frame):
+        logits = np.zeros(len(CLASSES), np.float32)
+        logits[self.script[self.n]] = 4.0  # confident: ~96%, as the noise labels were
+        self.n += 1
+        return logits
+
+
+class FakeSource:
+    """`n` tiny frames from a file-like source at 25 fps."""
+
+    live, fps, end = False, 25.0, None
+
+    def __init__(self, n):
+        self.total = n
+
+    def __iter__(self):
+        return iter(np.zeros((self.total, 8, 8, 3), np.uint8))
+
+
+def _scripted(script, frames=T):
+    class Scripted:
+        classes = CLASSES
+        config = {"model": {"name": "fake-stream", "size": 8},
+                  "sampling": {"n_frames": frames, "frame_step": 1, "size": 8}}
+
+        def streamer(self):
+            return ScriptedStreamer(script)
+
+    return Scripted()
+
+
+def test_a_label_right_after_a_reset_waits_for_the_warm_up(monkeypatch):
+    from vidaction.infer import overlay as ov
+    from vidaction.infer.stream import stream
+
+    shown = []  # the overlay's label on every frame
+
+    class NoWriter:
+        def __init__(self, path, fps):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, frame):
+            pass
+
+    monkeypatch.setattr(ov, "OverlayWriter", NoWriter)
+    monkeypatch.setattr(ov, "draw_label", lambda frame, top: shown.append(top[0][0] if top
+                                                                          else None))
+    # clips of 8 frames: a reset before steps 8 and 16, a warm-up of max(2, 8 // 4) = 2
+    # steps. 0: noise, 1-7: clap; 8: noise (fresh state), 9-12: clap, 13-: stand_up
+    script = [1] + [0] * 7 + [2] + [0] * 4 + [2] * 7
+    seen = []
+    res = stream(_scripted(script), FakeSource(len(script)), every=1, overlay="unused.mp4",
+                 progress=False, on_change=seen.append)
+    assert (res.steps, res.resets, res.reset_every, res.warmup) == (20, 2, T, 2)
+    assert [(c.frame, c.label) for c in seen] == [(1, "clap"), (13, "stand_up")]
+    assert seen == res.changes
+    # nothing drawn before the first label; clap kept through the reset's noise frame
+    assert shown == [None] + ["clap"] * 12 + ["stand_up"] * 7
+    # after the second reset (step 16) stand_up is the label again: nothing new announced
+
+
+def test_warm_up_default_follows_the_reset_and_zero_still_never_resets():
+    from vidaction.infer.stream import stream
+
+    script = [1] * 3 + [0] * 37
+    # resets every 40: a warm-up of 10 steps; the noise on steps 0-2 is never announced
+    res = stream(_scripted(script, frames=40), FakeSource(40), every=1, progress=False)
+    assert (res.warmup, res.resets) == (10, 0)
+    assert [(c.frame, c.label) for c in res.changes] == [(9, "clap")]
+    # --reset-every 0: never reset, the start's warm-up from the run's frames per clip
+    never = stream(_scripted(script, frames=16), FakeSource(40), every=1, reset_every=0,
+                   progress=False)
+    assert (never.reset_every, never.resets, never.warmup) == (0, 0, 4)
+    assert [(c.frame, c.label) for c in never.changes] == [(3, "clap")]
+    # warmup=1: every step counts, the noise label on frame 0 is announced as before
+    raw = stream(_scripted(script), FakeSource(40), every=1, progress=False, warmup=1)
+    assert [c.label for c in raw.changes][:2] == ["sit_down", "clap"]

@@ -18,6 +18,7 @@ from vidaction.data.sampling import SamplingConfig, fit_geometry, sampled_indice
 from vidaction.data.sources import SPLITS, Dataset, load_dataset
 from vidaction.io import VideoInfo, VideoReader, VideoReadError
 from vidaction.progress import bar as progress_bar
+from vidaction.progress import counted
 
 MODES = ("quick", "sampled", "full")
 # Clip counts that runs place with eval_starts: validation's centre clip, the 3 of
@@ -210,7 +211,8 @@ def format_report(report: CheckReport, verbose: bool = False) -> str:
     splits = [s for s in SPLITS if any(c[s] for c in counts.values())] or list(SPLITS)
     width = max([len("class")] + [len(c) for c in ds.classes])
     head = f"{'class':<{width}}  " + "  ".join(f"{s:>6}" for s in splits) + f"  {'total':>6}"
-    lines = [f"{ds.root}  ({ds.layout}, {len(ds.classes)} classes, {len(ds.clips)} files)",
+    lines = [f"{ds.root}  ({ds.layout}, {counted(len(ds.classes), 'class')}, "
+             f"{counted(len(ds.clips), 'file')})",
              *ds.notes, head, "-" * len(head)]
     totals = dict.fromkeys(splits, 0)
     for c in ds.classes:
@@ -229,7 +231,8 @@ def format_report(report: CheckReport, verbose: bool = False) -> str:
     short = report.short
     if short:
         cfg = report.sampling
-        lines.append(f"{len(short)} of {sum(f.ok for f in report.files)} readable videos are "
+        readable = counted(sum(f.ok for f in report.files), "readable video")
+        lines.append(f"{len(short)} of {readable} {'is' if len(short) == 1 else 'are'} "
                      f"shorter than one clip ({cfg.span} frames: {cfg.n_frames} frames "
                      f"{cfg.frame_step} apart); runs loop, pad or stretch them (--short), "
                      f"e.g. {short[0].path} ({short[0].info.frame_count} frames)")

@@ -213,6 +213,7 @@ class StreamResult:
     build_seconds: float = 0.0  # making the streamer (a Keras run: tracing the graph)
     first_step_seconds: float = 0.0  # the first frame through the model (graph optimised)
     reset_every: int = 0  # model steps between state resets (0: never)
+    warmup: int = 0  # steps after the start and each reset before a label may change
 
     @property
     def ms_per_step(self) -> float:
@@ -234,7 +235,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def stream(predictor, source, *, every: int | None = None, reset_every: int | None = None,
            overlay: str | Path | None = None, progress: bool = True, top_k: int = 3,
            on_change: Callable[[LabelChange], None] | None = None,
-           fps: float | None = None) -> StreamResult:
+           fps: float | None = None, warmup: int | None = None) -> StreamResult:
     """Run `predictor` (a Run or TFLiteRun of a stream model) over `source` frame by frame.
 
     `every`: feed one frame in `every` to the model (default: the run's frame_step, the
@@ -242,6 +243,11 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
     (default: the run's frames per clip, so the label covers what a training clip covered;
     0: never, the pooled average then covers everything since the start). `on_change` is
     called whenever the top-1 label changes. Nothing accumulates per frame: memory stays flat.
+    `warmup`: steps the state must have seen, after the start and after each reset, before
+    the label may change (default max(2, reset_every // 4), from the run's frames per clip
+    when resets are off): an average of 1-3 frames is noise, often confidently wrong, so
+    until then nothing is announced and the overlay keeps the previous label (none yet at
+    the start).
     `fps`: feed that many frames per second of the source instead (one in round(source fps /
     fps)); a run sampled by rate (the pretrained `kinetics600`: 5 fps) streams at its rate.
     """
@@ -283,6 +289,10 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
                           or config.get("model", {}).get("frames") or 0)
     if every < 1 or reset_every < 0:
         raise UserError("--frame-step must be at least 1 and --reset-every at least 0")
+    if warmup is None:
+        span = reset_every or int(config.get("sampling", {}).get("n_frames")
+                                  or config.get("model", {}).get("frames") or 0)
+        warmup = max(2, span // 4)
     classes = list(predictor.classes)
     changes: list[LabelChange] = []
     top: list[tuple[str, float]] = []
@@ -316,16 +326,17 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
                         first_s = time.perf_counter() - t0
                     steps += 1
                     since_reset += 1
-                    probs = _softmax(np.asarray(logits, np.float64))
-                    order = np.argsort(-probs)[:top_k]
-                    top = [(classes[k], float(probs[k])) for k in order]
-                    if top[0][0] != current:
-                        current = top[0][0]
-                        t = (time.perf_counter() - start) if source.live else i / source.fps
-                        change = LabelChange(t, i, current, top[0][1])
-                        changes.append(change)
-                        if on_change is not None:
-                            on_change(change)
+                    if since_reset >= warmup:  # fewer frames are noise: the label stays
+                        probs = _softmax(np.asarray(logits, np.float64))
+                        order = np.argsort(-probs)[:top_k]
+                        top = [(classes[k], float(probs[k])) for k in order]
+                        if top[0][0] != current:
+                            current = top[0][0]
+                            t = (time.perf_counter() - start) if source.live else i / source.fps
+                            change = LabelChange(t, i, current, top[0][1])
+                            changes.append(change)
+                            if on_change is not None:
+                                on_change(change)
                 if writer is not None:
                     writer.write(draw_label(_shrink(frame, VIDEO_MAX_SIDE), top))
                 bar.update(1)
@@ -334,4 +345,4 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
     end = end or source.end or SourceEnd(f"end of {getattr(source, 'spec', source)} after "
                                          f"{frames} frames")
     return StreamResult(frames, steps, resets, changes, end, time.perf_counter() - start,
-                        model_s, build_s, first_s, reset_every)
+                        model_s, build_s, first_s, reset_every, warmup)

@@ -175,50 +175,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
-    from vidaction.infer.stream import check_streamable, open_source, stream
-    from vidaction.models.predictor import load_predictor
+    from vidaction.infer.stream import stream_command
 
-    if (args.video is None) == (args.source is None):
-        raise UserError("give a video file, or --source for a camera or URL (not both)")
-    frame_step = args.frame_step
     if args.every_deprecated is not None:
         warnings.warn("--every is deprecated; use --frame-step (the same flag as predict's)",
                       stacklevel=1)
-        if frame_step is None:
-            frame_step = args.every_deprecated
-    check_streamable(args.run)  # before the model loads (seconds) or a camera opens
-    if args.overlay:
-        from vidaction.io.writer import refuse_existing
-
-        refuse_existing([args.overlay], args.force)  # the one overwrite rule
-    source = open_source(args.video or args.source, reconnects=args.reconnects)
-    import time
-
-    t0 = time.perf_counter()
-    if not args.no_progress:  # TensorFlow and the weights: seconds of silence otherwise
-        print(f"vidaction: loading model {args.run} ...", file=sys.stderr, flush=True)
-    predictor = load_predictor(args.run, weights=args.weights)
-    load_s = time.perf_counter() - t0
-
-    def show(c) -> None:
-        from vidaction.progress import write  # above the progress bar, not through it
-
-        write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.1%}",
-              file=sys.stdout)
-
-    result = stream(predictor, source, every=frame_step, reset_every=args.reset_every,
-                    overlay=args.overlay, progress=not args.no_progress, on_change=show,
-                    fps=args.fps)
-    print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
-          f"{result.ms_per_step:.1f} ms each after the first; "
-          f"{result.ms_per_step_all(load_s):.1f} ms each all told (model load {load_s:.1f} s, "
-          f"stream build {result.build_seconds:.1f} s, first frame "
-          f"{result.first_step_seconds:.1f} s included)"
-          + (f"; state reset every {result.reset_every} frames fed"
-             if result.reset_every else "; state never reset"), file=sys.stderr)
-    if args.overlay:
-        print(f"overlay written to {args.overlay}", file=sys.stderr)
-    return 3 if result.end.lost else 0
+    return stream_command(
+        args.run, args.video, args.source,
+        frame_step=args.frame_step if args.frame_step is not None else args.every_deprecated,
+        reset_every=args.reset_every, overlay=args.overlay, force=args.force,
+        reconnects=args.reconnects, weights=args.weights, fps=args.fps,
+        progress=not args.no_progress)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

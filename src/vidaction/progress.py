@@ -78,8 +78,9 @@ def plural(n: float, word: str) -> str:
 
 
 def counted(n: float, word: str) -> str:
-    """'1 video', '3 videos'."""
-    return f"{n:g} {plural(n, word)}"
+    """'1 video', '3 videos', '1234567 frames' (never '1.23457e+06')."""
+    num = str(int(n)) if float(n).is_integer() else f"{n:g}"
+    return f"{num} {plural(n, word)}"
 
 
 def _amount(n: float, unit: str, scale: bool) -> str:

@@ -193,3 +193,11 @@ def test_links_and_pipes_named_like_videos_are_listed_for_the_reader_to_name(tmp
     os.mkfifo(tmp_path / "train/a/pipe.avi")
     ds = load_dataset(tmp_path)
     assert sorted(c.path.name for c in ds.clips) == ["1.avi", "2.avi", "loop.avi", "pipe.avi"]
+
+
+def test_one_loose_video_is_counted_in_english(tmp_path):
+    from vidaction.data.sources import DatasetError, load_dataset
+
+    (tmp_path / "a.mp4").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r": 1 video but no class folders"):
+        load_dataset(tmp_path)

@@ -465,3 +465,13 @@ def test_warm_up_default_follows_the_reset_and_zero_still_never_resets():
     # warmup=1: every step counts, the noise label on frame 0 is announced as before
     raw = stream(_scripted(script), FakeSource(40), every=1, progress=False, warmup=1)
     assert [c.label for c in raw.changes][:2] == ["sit_down", "clap"]
+
+
+def test_a_source_shorter_than_the_warm_up_still_gets_its_label_at_the_end():
+    from vidaction.infer.stream import stream
+
+    seen = []
+    res = stream(_scripted([2, 2, 1]), FakeSource(3), every=1, reset_every=40,
+                 progress=False, on_change=seen.append)
+    assert res.warmup == 10 and res.steps == 3
+    assert [(c.frame, c.label) for c in seen] == [(2, CLASSES[1])]  # the last step's label

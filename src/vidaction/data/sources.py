@@ -26,6 +26,7 @@ import numpy as np
 from vidaction.errors import VidactionError
 from vidaction.io import VIDEO_EXTENSIONS
 from vidaction.io.writer import atomic_path
+from vidaction.progress import counted
 
 SPLITS = ("train", "val", "test")
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -199,8 +200,8 @@ def _from_class_folders(root: Path, subdirs: list[Path], val_fraction: float,
     if not per_class:
         loose = [f for f in root.iterdir() if _is_video(f)]
         if loose:  # a flat folder of videos: the labels are missing, not the videos
-            raise DatasetError(f"{root}: {len(loose)} videos but no class folders; a dataset "
-                               "has one folder per class (ROOT/<class>/<video>, or "
+            raise DatasetError(f"{root}: {counted(len(loose), 'video')} but no class folders; "
+                               "a dataset has one folder per class (ROOT/<class>/<video>, or "
                                "ROOT/<split>/<class>/<video>), or train.csv/test.csv "
                                "listing each video's class")
         raise DatasetError(f"{root}: no videos found (expected <class>/<video> folders, "

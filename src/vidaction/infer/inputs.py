@@ -90,10 +90,6 @@ def per_input(template: Path, src: Path, many: bool, taken: set[str]) -> Path:
     return out
 
 
-def plural(k: int, word: str) -> str:
-    return f"{k} {word}{'' if k == 1 else 's'}"
-
-
 def inputs_and_overlay(inputs: Sequence[str], overlay: str | None
                        ) -> tuple[list[Input], list[Input], bool]:
     """(every input, the files among them, whether there are several), with the --overlay

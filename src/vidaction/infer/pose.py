@@ -21,10 +21,11 @@ import numpy as np
 
 from vidaction.data.pose import MIN_SCORE, Keypoints, PoseTracker, cached_keypoints, edges
 from vidaction.errors import UserError
-from vidaction.infer.inputs import each_input, inputs_and_overlay, per_input, plural
+from vidaction.infer.inputs import each_input, inputs_and_overlay, per_input
 from vidaction.infer.overlay import VIDEO_MAX_SIDE, OverlayWriter, _shrink
 from vidaction.io import VideoReader
 from vidaction.io.writer import refuse_existing, write_together
+from vidaction.progress import counted
 
 # one colour per side, as the MoveNet tutorial draws: left magenta, right cyan, middle yellow
 _LEFT, _RIGHT, _MID = (255, 0, 255), (0, 255, 255), (255, 255, 0)
@@ -146,7 +147,7 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
         record = summary(kp)
         record["files"] = [str(p) for p in written]
         dur = kp.frames / kp.fps if kp.fps else 0.0
-        text = [f"{it.path}  ({plural(kp.frames, 'frame')}, {dur:.2f} s, {kp.width}x"
+        text = [f"{it.path}  ({counted(kp.frames, 'frame')}, {dur:.2f} s, {kp.width}x"
                 f"{kp.height}; {kp.model}{'' if kp.tracked else ', no tracking'})",
                 f"  mean score {record['mean_score']:.2f}, "
                 f"{record['visible'] * 100:.0f}% of joints at {MIN_SCORE} or more",
@@ -154,7 +155,7 @@ def pose_command(inputs: Sequence[str], model: str = "movenet",
         if overlay:
             n = overlay_pose(it.path, paths[2], kp)
             record["overlay"] = str(paths[2])
-            text.append(f"  overlay: {paths[2]} ({plural(n, 'frame')})")
+            text.append(f"  overlay: {paths[2]} ({counted(n, 'frame')})")
         return record, text
 
     bar = progress_bar(total=len(items), desc="pose", unit="video",

@@ -26,11 +26,11 @@ from vidaction.infer.inputs import (
     each_input,
     inputs_and_overlay,
     per_input,
-    plural,
 )
 from vidaction.io import VideoReader, VideoReadError
 from vidaction.io.writer import refuse_existing
 from vidaction.models.scoring import NonFiniteOutput, nonfinite_weight
+from vidaction.progress import counted
 
 DEFAULT_CLIPS = 3
 
@@ -91,7 +91,7 @@ def short_line(path, frame_count: int, span: int, short: str | None) -> str | No
 
     if short is None:
         return None
-    return (f"{path}: {plural(frame_count, 'frame')}, shorter than the {span} one "
+    return (f"{path}: {counted(frame_count, 'frame')}, shorter than the {span} one "
             f"clip spans; {SHORT_HELP[short]} (--short loop|pad|stretch)")
 
 
@@ -149,8 +149,8 @@ def _predict_one(predictor, path: Path, cfg: SamplingConfig, clips: int,
               "padded": pred.short is not None, "short": pred.short}
     _warn(short_warning(pred))
     dur = pred.frame_count / pred.fps if pred.fps else 0.0
-    text = [f"{path}  ({plural(pred.frame_count, 'frame')}, {dur:.2f} s, "
-            f"{plural(pred.clips, 'clip')} averaged)", _fmt_top(top)]
+    text = [f"{path}  ({counted(pred.frame_count, 'frame')}, {dur:.2f} s, "
+            f"{counted(pred.clips, 'clip')} averaged)", _fmt_top(top)]
     return record, text, lambda i: top
 
 
@@ -203,7 +203,7 @@ def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smoot
               "segments": tl.segments(), "files": [str(p) for p in written],
               "padded": tl.short is not None, "short": tl.short}
     _warn(short_line(path, tl.frame_count, (tl.window - 1) * tl.frame_step + 1, tl.short))
-    text = [f"{path}  ({plural(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
+    text = [f"{path}  ({counted(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
             _fmt_table(tl.rows()),
             "  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%" for lab, p in top[:3]),
             f"  written: {', '.join(str(p) for p in written)}"]
@@ -303,7 +303,7 @@ def predict_command(
             dest = outputs.overlay
             n = overlay_video(it.path, dest, top_for)
             record["overlay"] = str(dest)
-            text.append(f"  overlay: {dest} ({plural(n, 'frame')})")
+            text.append(f"  overlay: {dest} ({counted(n, 'frame')})")
         return record, text
 
     def broken_model(e: Exception) -> bool:

@@ -18,6 +18,7 @@ import numpy as np
 
 from vidaction.errors import UserError
 from vidaction.io import VideoReader, VideoReadError
+from vidaction.models.scoring import softmax
 from vidaction.models.stream import is_stream_config
 from vidaction.progress import bar as progress_bar
 
@@ -227,11 +228,6 @@ class StreamResult:
         return 1000 * total / self.steps if self.steps else 0.0
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max())
-    return e / e.sum()
-
-
 def stream(predictor, source, *, every: int | None = None, reset_every: int | None = None,
            overlay: str | Path | None = None, progress: bool = True, top_k: int = 3,
            on_change: Callable[[LabelChange], None] | None = None,
@@ -297,7 +293,20 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
     changes: list[LabelChange] = []
     top: list[tuple[str, float]] = []
     current = None
+    last = None  # (logits, frame) of the latest step
     frames = steps = resets = since_reset = 0
+
+    def _announce(logits, i: int, current: str | None) -> tuple[list, str | None]:
+        probs = softmax(logits)
+        top = [(classes[k], float(probs[k])) for k in np.argsort(-probs)[:top_k]]
+        if top[0][0] != current:
+            t = (time.perf_counter() - start) if source.live else i / source.fps
+            change = LabelChange(t, i, top[0][0], top[0][1])
+            changes.append(change)
+            if on_change is not None:
+                on_change(change)
+        return top, top[0][0]
+
     model_s = first_s = 0.0
     start = time.perf_counter()
     with ExitStack() as stack:
@@ -326,23 +335,60 @@ def stream(predictor, source, *, every: int | None = None, reset_every: int | No
                         first_s = time.perf_counter() - t0
                     steps += 1
                     since_reset += 1
+                    last = (logits, i)
                     if since_reset >= warmup:  # fewer frames are noise: the label stays
-                        probs = _softmax(np.asarray(logits, np.float64))
-                        order = np.argsort(-probs)[:top_k]
-                        top = [(classes[k], float(probs[k])) for k in order]
-                        if top[0][0] != current:
-                            current = top[0][0]
-                            t = (time.perf_counter() - start) if source.live else i / source.fps
-                            change = LabelChange(t, i, current, top[0][1])
-                            changes.append(change)
-                            if on_change is not None:
-                                on_change(change)
+                        top, current = _announce(logits, i, current)
                 if writer is not None:
                     writer.write(draw_label(_shrink(frame, VIDEO_MAX_SIDE), top))
                 bar.update(1)
         except KeyboardInterrupt:  # how a live stream is stopped: keep what was done
             end = SourceEnd(f"interrupted after {frames} frames")
+    if current is None and last is not None:  # shorter than the warm-up: one label, at the end
+        _announce(*last, current)
     end = end or source.end or SourceEnd(f"end of {getattr(source, 'spec', source)} after "
                                          f"{frames} frames")
     return StreamResult(frames, steps, resets, changes, end, time.perf_counter() - start,
                         model_s, build_s, first_s, reset_every, warmup)
+
+
+def stream_command(run: str, video: str | None, source: str | None, *,
+                   frame_step: int | None = None, reset_every: int | None = None,
+                   overlay: str | None = None, force: bool = False, reconnects: int = 3,
+                   weights: str | None = None, fps: float | None = None,
+                   progress: bool = True) -> int:
+    """`vidaction stream`: label changes on stdout, one summary line on stderr. Refusals
+    come before the model loads (seconds) or a camera opens. Exit 3: a live source lost."""
+    from vidaction.models.predictor import load_predictor
+
+    if (video is None) == (source is None):
+        raise UserError("give a video file, or --source for a camera or URL (not both)")
+    check_streamable(run)
+    if overlay:
+        from vidaction.io.writer import refuse_existing
+
+        refuse_existing([overlay], force)  # the one overwrite rule
+    src = open_source(video or source, reconnects=reconnects)
+    t0 = time.perf_counter()
+    if progress:  # TensorFlow and the weights: seconds of silence otherwise
+        print(f"vidaction: loading model {run} ...", file=sys.stderr, flush=True)
+    predictor = load_predictor(run, weights=weights)
+    load_s = time.perf_counter() - t0
+
+    def show(c: LabelChange) -> None:
+        from vidaction.progress import write  # above the progress bar, not through it
+
+        write(f"{c.time:9.2f}s  frame {c.frame:>7}  {c.label}  {c.probability:.1%}",
+              file=sys.stdout)
+
+    result = stream(predictor, src, every=frame_step, reset_every=reset_every,
+                    overlay=overlay, progress=progress, on_change=show, fps=fps)
+    print(f"vidaction: {result.end.message}; {result.steps} frames through the model, "
+          f"{result.ms_per_step:.1f} ms each after the first; "
+          f"{result.ms_per_step_all(load_s):.1f} ms each all told (model load {load_s:.1f} s, "
+          f"stream build {result.build_seconds:.1f} s, first frame "
+          f"{result.first_step_seconds:.1f} s included)"
+          + (f"; state reset every {result.reset_every} frames fed"
+             if result.reset_every else "; state never reset"), file=sys.stderr)
+    if overlay:
+        print(f"overlay written to {overlay}", file=sys.stderr)
+    return 3 if result.end.lost else 0

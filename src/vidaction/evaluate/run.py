@@ -81,6 +81,13 @@ def _publish(tmp: Path, out: Path) -> None:
         os.replace(tmp / name, out / name)
 
 
+def _same_folder(a: str | os.PathLike, b: str | os.PathLike | None) -> bool:
+    try:
+        return b is not None and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def eval_clips(config: dict, data: str | os.PathLike, split: str,
                run: str | os.PathLike | None = None) -> tuple[list, object]:
     """The videos of `split`, loaded the way the run loaded its data (same fractions and
@@ -177,6 +184,7 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
     out = Path(out) if out is not None else run / "eval" / split
     _check_out(out, force)
 
+    own = data is None
     if data is None:
         recorded = config.get("train", {}).get("data") or ""
         if not recorded:
@@ -187,8 +195,10 @@ def _evaluate_run(run, data, split, clips, allow_seen, out, force, progress, bat
             beside = f" nor at {run / rel}" if rel else ""
             raise UserError(f"{recorded}: the run's dataset folder is not there{beside}; "
                             "pass --data")
+    else:  # the run's split record describes the run's own dataset, not another one
+        own = _same_folder(data, config.get("train", {}).get("data"))
     data = Path(data)
-    videos, ds = eval_clips(config, data, split, run)
+    videos, ds = eval_clips(config, data, split, run if own else None)
     if not videos:
         raise UserError(f"{data}: no videos in the {split} split "
                         f"(splits found: {', '.join(ds.splits) or 'none'})")

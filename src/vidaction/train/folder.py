@@ -34,8 +34,8 @@ from vidaction.errors import UserError
 from vidaction.models.run import RunError
 from vidaction.models.runlock import LOCK, RunLock
 
-RUN_ENTRIES = frozenset({"config.json", "classes.txt", "history.json", "log.csv",
-                         "tensorboard", "checkpoints", "model", "eval", LOCK})
+RUN_ENTRIES = frozenset({"config.json", "classes.txt", "split.json", "history.json",
+                         "log.csv", "tensorboard", "checkpoints", "model", "eval", LOCK})
 _DIR_TMP = re.compile(r"^\.?(?P<name>.+)\.(tmp|old)-\d+$")
 _FILE_TMP = re.compile(r"^\.(?P<stem>.+)\.\d+\.tmp(?P<suffix>.*)$")
 

@@ -294,3 +294,16 @@ def test_a_grown_class_folder_dataset_keeps_the_runs_test_split(tmp_path, capsys
     assert set(record["files"]["test"]) <= tested and not tested & seen
     assert any(t.split("/")[-1].startswith("new_") for t in tested)  # new videos are tested
     assert "the dataset changed since training" in capsys.readouterr().err
+
+
+def test_a_damaged_split_record_is_one_line_naming_it(trained, tmp_path, capsys):
+    data, run = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "split.json").write_text("{cut sho")
+    assert main(["evaluate", str(copy), "--data", str(data), "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 1
+    err = _ours(capsys.readouterr().err).strip()
+    assert err.startswith("vidaction: error:") and len(err.splitlines()) == 1, err
+    assert f"{copy / 'split.json'}: unreadable" in err
+    assert not (tmp_path / "o").exists()

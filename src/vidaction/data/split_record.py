@@ -115,3 +115,16 @@ def read_split_record(run: str | os.PathLike) -> dict | None:
         raise DatasetError(f"{f}: not a split record of this vidaction (version "
                            f"{record.get('version') if isinstance(record, dict) else '?'})")
     return record
+
+
+def keep_run_split(ds: Dataset, run: str | os.PathLike, say) -> Dataset:
+    """`ds` split as the run at `run` recorded (unchanged for a run with no record); `say`
+    gets the one line on what changed since, if anything did."""
+    record = read_split_record(run)
+    if record is None:
+        return ds
+    applied = apply_split_record(ds, record)
+    note = applied.note()
+    if note:
+        say(note)
+    return applied.dataset

@@ -95,19 +95,14 @@ def eval_clips(config: dict, data: str | os.PathLike, split: str,
     run's split record (RUN/split.json), a video the run trained on, or one of an actor it
     trained on, is never in its test split, however the dataset has grown."""
     from vidaction.data.sources import load_dataset
-    from vidaction.data.split_record import apply_split_record, read_split_record
+    from vidaction.data.split_record import keep_run_split
+    from vidaction.progress import write
 
     tc = config.get("train", {})
     ds = load_dataset(data, tc.get("val_fraction", 0.2), tc.get("test_fraction", 0.2),
                       tc.get("seed", 0), write_classes_file=False)
-    record = read_split_record(run) if run is not None else None
-    if record is not None:
-        applied = apply_split_record(ds, record)
-        ds = applied.dataset
-        if applied.note():
-            from vidaction.progress import write
-
-            write(f"vidaction: {applied.note()}")
+    if run is not None:
+        ds = keep_run_split(ds, run, lambda note: write(f"vidaction: {note}"))
     if split in SEEN_SPLITS:
         # what training used: a missing val split is carved from train there
         from vidaction.train.fit import TrainConfig, _splits

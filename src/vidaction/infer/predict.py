@@ -85,7 +85,8 @@ def short_warning(pred: VideoPrediction) -> str | None:
     return short_line(pred.path, pred.frame_count, pred.span, pred.short)
 
 
-def short_line(path, frame_count: int, span: int, short: str | None) -> str | None:
+def short_line(path: str | os.PathLike, frame_count: int, span: int,
+               short: str | None) -> str | None:
     """The line for a video of `frame_count` frames filled as `short` to `span` (None: not)."""
     from vidaction.data.sampling import SHORT_HELP
 
@@ -202,7 +203,7 @@ def _timeline_one(predictor, path: Path, cfg: SamplingConfig, stride: int, smoot
               "frame_step": tl.frame_step, "smooth": smooth, "timeline": tl.rows(),
               "segments": tl.segments(), "files": [str(p) for p in written],
               "padded": tl.short is not None, "short": tl.short}
-    _warn(short_line(path, tl.frame_count, (tl.window - 1) * tl.frame_step + 1, tl.short))
+    _warn(short_line(path, tl.frame_count, tl.span, tl.short))
     text = [f"{path}  ({counted(tl.frame_count, 'frame')}, {tl.duration:.2f} s; {describe(tl)})",
             _fmt_table(tl.rows()),
             "  whole video: " + ", ".join(f"{lab} {p * 100:.1f}%" for lab, p in top[:3]),

@@ -100,6 +100,11 @@ class Timeline:
         return frame / self.fps
 
     @property
+    def span(self) -> int:
+        """Frames one window covers, first to last (SamplingConfig.span)."""
+        return (self.window - 1) * self.frame_step + 1
+
+    @property
     def duration(self) -> float:
         return self.frame_count / self.fps
 

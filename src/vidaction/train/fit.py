@@ -28,7 +28,7 @@ from vidaction.data.augment import AugmentConfig, mirror_sensitive
 from vidaction.data.pipeline import SkipLog
 from vidaction.data.sources import Clip, Dataset, DatasetError, load_dataset, stratified_split
 from vidaction.data.split_record import FILE as SPLIT_FILE
-from vidaction.data.split_record import apply_split_record, read_split_record, split_record
+from vidaction.data.split_record import keep_run_split, split_record
 from vidaction.errors import UserError, VidactionError
 from vidaction.io.writer import write_atomic
 from vidaction.models.factory import (
@@ -601,12 +601,7 @@ def _train(cfg: TrainConfig, resume: bool, folder, progress: bool,
     ds = load_dataset(cfg.data, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     if resume:  # the run's class ids, whatever order the dataset lists them in today
         ds = run_dataset(ds, out, run_config)
-        record = read_split_record(out)  # and its split, whatever was added since
-        if record is not None:
-            applied = apply_split_record(ds, record)
-            ds = applied.dataset
-            if applied.note():
-                print(applied.note())
+        ds = keep_run_split(ds, out, print)  # and its split, whatever was added since
     train_clips, val_clips, note = _splits(ds, cfg)
     augment = None
     if cfg.augment and info.inputs != "keypoints":  # skeleton runs: train.pose augments
